@@ -1,0 +1,96 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using LlmSecOps.ServiceDefaults.Listeners;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+
+namespace LlmSecOps.ServiceDefaults.Kestrel;
+
+/// <summary>Applies <see cref="KestrelLimitsOptions"/> and binds the resolved listeners.</summary>
+internal static class KestrelHardening
+{
+    public static void Apply(KestrelServerOptions kestrel, KestrelLimitsOptions limits, ListenerRegistry listeners)
+    {
+        kestrel.AddServerHeader = false;
+        var l = kestrel.Limits;
+        l.MaxRequestBodySize = limits.MaxRequestBodySize;
+        l.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersTotalSize;
+        l.MaxRequestHeaderCount = limits.MaxRequestHeaderCount;
+        l.MaxRequestLineSize = limits.MaxRequestLineSize;
+        l.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+        l.KeepAliveTimeout = limits.KeepAliveTimeout;
+        l.MaxConcurrentConnections = limits.MaxConcurrentConnections;
+        l.MaxConcurrentUpgradedConnections = 0;
+        l.Http2.MaxStreamsPerConnection = limits.Http2MaxStreamsPerConnection;
+        l.MinRequestBodyDataRate = limits.MinRequestBodyBytesPerSecond > 0
+            ? new MinDataRate(limits.MinRequestBodyBytesPerSecond, limits.DataRateGracePeriod)
+            : null;
+        l.MinResponseDataRate = limits.MinResponseBytesPerSecond > 0
+            ? new MinDataRate(limits.MinResponseBytesPerSecond, limits.DataRateGracePeriod)
+            : null;
+
+        foreach (var listener in listeners.Listeners)
+        {
+            kestrel.Listen(listener.Address, listener.Port, endpoint =>
+            {
+                if (!listener.IsHttps)
+                {
+                    return;
+                }
+
+                var certificate = LoadCertificate(listener.Options);
+                endpoint.UseHttps(https =>
+                {
+                    https.ServerCertificate = certificate;
+                    if (listener.Options.RequireClientCertificate)
+                    {
+                        var authorities = LoadAuthorities(listener.Options.ClientCertificateAuthorityPath);
+                        https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+                        https.ClientCertificateValidation = (clientCertificate, _, _) =>
+                            ChainsTo(clientCertificate, authorities);
+                    }
+                });
+            });
+        }
+    }
+
+    private static X509Certificate2 LoadCertificate(ListenerOptions options)
+    {
+        var path = options.CertificatePath!;
+        if (path.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".p12", StringComparison.OrdinalIgnoreCase))
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(path, options.CertificatePassword);
+        }
+
+        return X509Certificate2.CreateFromPemFile(path, options.CertificateKeyPath);
+    }
+
+    private static X509Certificate2Collection LoadAuthorities(string? path)
+    {
+        var collection = new X509Certificate2Collection();
+        if (!string.IsNullOrEmpty(path))
+        {
+            collection.ImportFromPemFile(path);
+        }
+
+        return collection;
+    }
+
+    private static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection authorities)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate);
+    }
+
+    /// <summary>Parses an address setting: an IP literal, <c>localhost</c> (loopback), or <c>*</c>/<c>0.0.0.0</c> (any).</summary>
+    public static IPAddress ParseAddress(string value) => value switch
+    {
+        "*" or "+" => IPAddress.Any,
+        "localhost" => IPAddress.Loopback,
+        _ => IPAddress.Parse(value),
+    };
+}

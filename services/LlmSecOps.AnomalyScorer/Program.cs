@@ -1,0 +1,4 @@
+using LlmSecOps.AnomalyScorer;
+
+var app = AnomalyScorerApp.Build(args);
+app.Run();

@@ -1,0 +1,4 @@
+using LlmSecOps.Gateway;
+
+var app = GatewayApp.Build(args);
+app.Run();

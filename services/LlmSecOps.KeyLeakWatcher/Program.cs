@@ -1,0 +1,4 @@
+using LlmSecOps.KeyLeakWatcher;
+
+var app = KeyLeakWatcherApp.Build(args);
+app.Run();
