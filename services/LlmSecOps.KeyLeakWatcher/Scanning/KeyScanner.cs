@@ -1,0 +1,167 @@
+using System.Buffers;
+using LlmSecOps.Contracts.Keys;
+
+namespace LlmSecOps.KeyLeakWatcher.Scanning;
+
+/// <summary>A key found in a byte stream: the key text, its 1-based line and its byte offset in the stream.</summary>
+/// <param name="Key">The full key (a secret: never log it).</param>
+/// <param name="Line">1-based line number (count of LF bytes before it, plus one).</param>
+/// <param name="Offset">Byte offset of the key's first character in the stream.</param>
+public readonly record struct KeyMatch(string Key, long Line, long Offset)
+{
+    /// <summary>Never prints the key.</summary>
+    public override string ToString() => $"key at line {Line}, offset {Offset}";
+}
+
+/// <summary>
+/// Finds keys of our format in bytes. A vectorised <c>IndexOf("lso_")</c> prefilter skips everything else; each
+/// candidate is checked by <see cref="ApiKey.TryParse"/> (shape and CRC-32), so look-alikes with a bad checksum are
+/// never reported. Streams are read in pooled chunks with the last <see cref="ApiKey.Length"/> - 1 bytes carried
+/// into the next chunk, so a key split across a chunk boundary is found once and memory stays bounded whatever
+/// the line length or file size (binary files included).
+/// </summary>
+/// <remarks>
+/// Word boundaries of the published regex are not required: a valid CRC-32 already rejects all but 1 in 2^32
+/// random look-alikes, and a key glued to other text (base64 blobs, <c>KEYlso_...</c>) is still a leaked key.
+/// </remarks>
+public static class KeyScanner
+{
+    /// <summary>Default chunk size for stream scanning.</summary>
+    public const int DefaultChunkSize = 128 * 1024;
+
+    private static ReadOnlySpan<byte> Prefix => "lso_"u8;
+
+    /// <summary>Scans a whole in-memory buffer; valid keys are appended to <paramref name="matches"/>. Returns how many.</summary>
+    public static int Scan(ReadOnlySpan<byte> data, List<KeyMatch> matches)
+    {
+        var state = new LineCounter();
+        return ScanWindow(data, data.Length, 0, ref state, matches);
+    }
+
+    /// <summary>
+    /// Scans a stream to its end in bounded memory; valid keys are appended to <paramref name="matches"/>.
+    /// Returns the number of bytes read.
+    /// </summary>
+    public static async ValueTask<long> ScanAsync(Stream stream, List<KeyMatch> matches, CancellationToken cancellationToken, int chunkSize = DefaultChunkSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, ApiKey.Length * 2);
+        var buffer = ArrayPool<byte>.Shared.Rent(chunkSize);
+        try
+        {
+            var carry = 0;
+            long bufferStart = 0;
+            long total = 0;
+            var lines = new LineCounter();
+            while (true)
+            {
+                var read = await stream.ReadAsync(buffer.AsMemory(carry, chunkSize - carry), cancellationToken);
+                total += read;
+                var filled = carry + read;
+                var eof = read == 0;
+                // Positions whose key would end past the data read so far are carried, unless the stream ended.
+                var scanLimit = eof ? filled : filled - (ApiKey.Length - 1);
+                if (scanLimit > 0)
+                {
+                    ScanWindow(buffer.AsSpan(0, filled), scanLimit, bufferStart, ref lines, matches);
+                }
+
+                if (eof)
+                {
+                    return total;
+                }
+
+                var keep = Math.Min(filled, ApiKey.Length - 1);
+                var drop = filled - keep;
+                lines.Advance(buffer.AsSpan(0, drop));
+                buffer.AsSpan(drop, keep).CopyTo(buffer);
+                bufferStart += drop;
+                carry = keep;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The valid keys in a string (its UTF-8 bytes).</summary>
+    public static List<KeyMatch> ScanText(string text)
+    {
+        var matches = new List<KeyMatch>();
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        Scan(bytes, matches);
+        return matches;
+    }
+
+    /// <summary>Checks candidate start positions below <paramref name="scanLimit"/> in <paramref name="window"/>.</summary>
+    private static int ScanWindow(ReadOnlySpan<byte> window, int scanLimit, long windowStart, ref LineCounter lines, List<KeyMatch> matches)
+    {
+        var found = 0;
+        var position = 0;
+        var linePosition = 0;
+        var line = lines.Line;
+        while (position < scanLimit)
+        {
+            var index = window[position..].IndexOf(Prefix);
+            if (index < 0)
+            {
+                break;
+            }
+
+            var start = position + index;
+            if (start >= scanLimit)
+            {
+                break;
+            }
+
+            if (start + ApiKey.Length <= window.Length && TryValidate(window.Slice(start, ApiKey.Length), out var key))
+            {
+                line += window[linePosition..start].Count((byte)'\n');
+                linePosition = start;
+                matches.Add(new KeyMatch(key, line, windowStart + start));
+                found++;
+                position = start + ApiKey.Length;
+            }
+            else
+            {
+                position = start + 1;
+            }
+        }
+
+        return found;
+    }
+
+    private static bool TryValidate(ReadOnlySpan<byte> candidate, out string key)
+    {
+        key = string.Empty;
+        Span<char> chars = stackalloc char[ApiKey.Length];
+        for (var i = 0; i < candidate.Length; i++)
+        {
+            var b = candidate[i];
+            if (b >= 0x80)
+            {
+                return false;
+            }
+
+            chars[i] = (char)b;
+        }
+
+        if (!ApiKey.TryParse(chars, out _))
+        {
+            return false;
+        }
+
+        key = new string(chars);
+        return true;
+    }
+
+    /// <summary>Line number of the first byte of the current window.</summary>
+    private struct LineCounter
+    {
+        private long _newlines;
+
+        public readonly long Line => _newlines + 1;
+
+        public void Advance(ReadOnlySpan<byte> consumed) => _newlines += consumed.Count((byte)'\n');
+    }
+}

@@ -1,0 +1,85 @@
+using LlmSecOps.KeyLeakWatcher.Scanning;
+
+namespace LlmSecOps.KeyLeakWatcher.Sources;
+
+/// <summary>
+/// Every file under a folder, as raw bytes (binary files included), without following symbolic links. <c>.git</c>
+/// folders are left to <see cref="GitHistorySource"/> (their objects are compressed). The state is the newest
+/// modification time seen: the next scan reads only files changed since.
+/// </summary>
+/// <param name="root">The folder.</param>
+public sealed class DirectorySource(string root) : IScanSource
+{
+    /// <inheritdoc />
+    public string Kind => "directory";
+
+    /// <inheritdoc />
+    public string Target => root;
+
+    /// <inheritdoc />
+    public async Task<string?> ScanAsync(ScanSession session, string? previousState, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException($"Folder '{root}' does not exist.");
+        }
+
+        var since = long.TryParse(previousState, out var ticks) ? new DateTime(ticks, DateTimeKind.Utc) : DateTime.MinValue;
+        var newest = since;
+        var options = new EnumerationOptions
+        {
+            RecurseSubdirectories = false,
+            IgnoreInaccessible = false,
+            AttributesToSkip = FileAttributes.ReparsePoint,
+            ReturnSpecialDirectories = false,
+        };
+        var pending = new Stack<DirectoryInfo>([new DirectoryInfo(root)]);
+        while (pending.TryPop(out var folder))
+        {
+            IEnumerable<FileSystemInfo> children;
+            try
+            {
+                children = [.. folder.EnumerateFileSystemInfos("*", options)];
+            }
+            catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+            {
+                session.ReportNotScanned(folder.FullName, ex.Message);
+                continue;
+            }
+
+            foreach (var child in children)
+            {
+                if (child is DirectoryInfo directory)
+                {
+                    if (directory.Name != ".git")
+                    {
+                        pending.Push(directory);
+                    }
+
+                    continue;
+                }
+
+                var file = (FileInfo)child;
+                var modified = file.LastWriteTimeUtc;
+                if (modified <= since)
+                {
+                    continue;
+                }
+
+                newest = modified > newest ? modified : newest;
+                try
+                {
+                    await using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+                    var relative = Path.GetRelativePath(root, file.FullName);
+                    await session.ScanAsync(stream, Kind, () => ValueTask.FromResult(new FindingPlace(file.FullName, new FindingContext(Path: relative))), cancellationToken);
+                }
+                catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+                {
+                    session.ReportNotScanned(file.FullName, ex.Message);
+                }
+            }
+        }
+
+        return newest.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

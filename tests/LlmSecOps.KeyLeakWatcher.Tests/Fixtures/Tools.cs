@@ -1,0 +1,36 @@
+using System.Diagnostics;
+
+namespace LlmSecOps.KeyLeakWatcher.Tests.Fixtures;
+
+/// <summary>Runs the real command-line tools fixtures are built with (git, tar, npm).</summary>
+internal static class Tools
+{
+    public static string Run(string workingDirectory, string fileName, params string[] arguments)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} failed ({process.ExitCode}): {stderr}");
+        }
+
+        return stdout.Result;
+    }
+
+    public static string Git(string repo, params string[] arguments) =>
+        Run(repo, "git", ["-c", "user.name=Test Author", "-c", "user.email=author@example.test", "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", .. arguments]).Trim();
+}
