@@ -1,1 +1,3 @@
-return 0;
+using LlmSecOps.Cli;
+
+return await CliApp.RunAsync(args, CliHost.FromProcess());
