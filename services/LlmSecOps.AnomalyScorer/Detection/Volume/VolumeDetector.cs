@@ -1,0 +1,200 @@
+using System.Globalization;
+using LlmSecOps.AnomalyScorer.Detection.Iid;
+using LlmSecOps.AnomalyScorer.Detection.Statistics;
+
+namespace LlmSecOps.AnomalyScorer.Detection.Volume;
+
+/// <summary>Population priors for the volume series, refreshed by the scorer from all keys.</summary>
+public sealed class VolumePriors
+{
+    /// <summary>Requests per active minute.</summary>
+    public CountPrior PerMinute { get; set; } = new(2, 2);
+
+    /// <summary>ln(1 + tokens) per active minute.</summary>
+    public CountPrior LogTokensPerMinute { get; set; } = new(7, 1);
+
+    /// <summary>Requests per hour (zero hours included).</summary>
+    public CountPrior PerHour { get; set; } = new(3, 4);
+}
+
+/// <summary>
+/// Volume family for one key: per-minute request and token bursts (as the current minute fills, so a burst is
+/// caught within its first minute), the current hour against hourly history, and a windowed mixture martingale over
+/// closed hours' p-values for slower level shifts (change-point, as in ML.NET; p-value 1/M: Ville's inequality bounds it
+/// for the full martingale, and it is an approximation for the sliding window that ML.NET also uses).
+/// Alerted minutes and hours stay out of the baseline until an alert episode has lasted
+/// <see cref="ScoringOptions.RegimeAcceptanceHours"/>, after which the new level is accepted as normal.
+/// </summary>
+public sealed class VolumeDetector
+{
+    private const long MinuteMs = 60_000;
+    private const long HourMs = 3_600_000;
+    private const int MartingaleWindow = 24;
+
+    private readonly RobustBurstDetector _perMinute;
+    private readonly RobustBurstDetector _tokensPerMinute;
+    private readonly RobustBurstDetector _perHour;
+    private readonly RingBuffer<double> _logUpdates = new(MartingaleWindow);
+    private long _minute = -1;
+    private int _minuteCount;
+    private long _minuteTokens;
+    private bool _minuteAlerted;
+    private long _hour = -1;
+    private int _hourCount;
+    private bool _hourAlerted;
+    private double _logMartingale;
+    private long _episodeStartMs = -1;
+    private long _lastAlertMs = -1;
+
+    /// <summary>Creates the detector.</summary>
+    public VolumeDetector(BurstModel model = BurstModel.Robust)
+    {
+        _perMinute = new RobustBurstDetector(128, model);
+        _tokensPerMinute = new RobustBurstDetector(128);
+        _perHour = new RobustBurstDetector(168);
+    }
+
+    /// <summary>Requests in the current minute.</summary>
+    public int CurrentMinuteCount => _minuteCount;
+
+    /// <summary>The key's median requests per active minute (NaN while it has no history).</summary>
+    public double MedianPerMinute => _perMinute.Median;
+
+    /// <summary>The key's median requests per hour (NaN while it has no history).</summary>
+    public double MedianPerHour => _perHour.Median;
+
+    /// <summary>Median ln(1 + tokens) per active minute (NaN while it has no history).</summary>
+    public double MedianLogTokensPerMinute => _tokensPerMinute.Median;
+
+    /// <summary>How many active minutes the key's baseline holds.</summary>
+    public int LearnedMinutes => _perMinute.Count;
+
+    /// <summary>Scores one event of the key (events arrive in time order per key).</summary>
+    public DetectorSignal Observe(long timestampMs, int tokens, VolumePriors priors, ScoringOptions options)
+    {
+        var changePointP = 1.0;
+        var minute = timestampMs / MinuteMs;
+        if (minute != _minute)
+        {
+            CloseMinute(timestampMs, options);
+            _minute = minute;
+        }
+
+        var hour = timestampMs / HourMs;
+        if (hour != _hour)
+        {
+            changePointP = CloseHours(hour, timestampMs, priors, options);
+            _hour = hour;
+        }
+
+        _minuteCount++;
+        _minuteTokens += tokens;
+        _hourCount++;
+
+        var pRequests = _perMinute.PValue(_minuteCount, priors.PerMinute, options.PriorWeight);
+        var pTokens = _tokensPerMinute.LogNormalPValue(_minuteTokens, priors.LogTokensPerMinute, options.PriorWeight, 0.5);
+        var pHour = _perHour.PValue(_hourCount, priors.PerHour, options.PriorWeight);
+        if (_logMartingale > 0)
+        {
+            changePointP = Math.Min(changePointP, Math.Exp(-_logMartingale));
+        }
+
+        var min = Math.Min(Math.Min(pRequests, pTokens), Math.Min(pHour, changePointP));
+        var p = Math.Min(1.0, 4 * min);
+        if (p <= options.VolumeAlertP)
+        {
+            _minuteAlerted = true;
+            _hourAlerted = true;
+            if (_episodeStartMs < 0 || timestampMs - _lastAlertMs > HourMs)
+            {
+                _episodeStartMs = timestampMs;
+            }
+
+            _lastAlertMs = timestampMs;
+        }
+
+        if (p > options.ReportP)
+        {
+            return new DetectorSignal(DetectorFamily.Volume, p, null);
+        }
+
+        string reason;
+        if (min == pRequests)
+        {
+            reason = string.Create(CultureInfo.InvariantCulture,
+                $"burst: {_minuteCount} requests this minute vs a typical {Format(_perMinute.Median)} per active minute (p={p:G2})");
+        }
+        else if (min == pTokens)
+        {
+            reason = string.Create(CultureInfo.InvariantCulture,
+                $"token burst: {_minuteTokens} tokens this minute vs a typical {Format(Math.Exp(_tokensPerMinute.Median) - 1)} (p={p:G2})");
+        }
+        else if (min == pHour)
+        {
+            reason = string.Create(CultureInfo.InvariantCulture,
+                $"hourly volume: {_hourCount} requests this hour vs a typical {Format(_perHour.Median)} (p={p:G2})");
+        }
+        else
+        {
+            reason = string.Create(CultureInfo.InvariantCulture,
+                $"change point: hourly volume martingale {Math.Exp(_logMartingale):G3} over {MartingaleWindow} h (p<={p:G2})");
+        }
+
+        return new DetectorSignal(DetectorFamily.Volume, p, reason);
+    }
+
+    private static string Format(double v) => double.IsNaN(v) ? "n/a (new key)" : v.ToString("0.#", CultureInfo.InvariantCulture);
+
+    private bool RegimeAccepted(long nowMs, ScoringOptions options) =>
+        _episodeStartMs >= 0 && nowMs - _episodeStartMs >= options.RegimeAcceptanceHours * HourMs;
+
+    private void CloseMinute(long nowMs, ScoringOptions options)
+    {
+        if (_minute >= 0 && _minuteCount > 0 && (!_minuteAlerted || RegimeAccepted(nowMs, options)))
+        {
+            _perMinute.Learn(_minuteCount);
+            _tokensPerMinute.Learn(Math.Log(1 + _minuteTokens));
+        }
+
+        _minuteCount = 0;
+        _minuteTokens = 0;
+        _minuteAlerted = false;
+    }
+
+    private double CloseHours(long newHour, long nowMs, VolumePriors priors, ScoringOptions options)
+    {
+        if (_hour < 0)
+        {
+            return 1.0;
+        }
+
+        var p = 1.0;
+        var closed = Math.Min(newHour - _hour, 24);
+        for (var i = 0; i < closed; i++)
+        {
+            var count = i == 0 ? _hourCount : 0;
+            var hp = i == 0 ? IidSpikeDetector.SideAdjust(_perHour.PValue(count, priors.PerHour, options.PriorWeight), AnomalySide.Positive) : 1 - 1e-8;
+            var update = IidChangePointDetector.LogMixtureBetting(hp);
+            if (_logUpdates.IsFull)
+            {
+                _logMartingale -= _logUpdates.PeekFirst();
+            }
+
+            _logUpdates.AddLast(update);
+            _logMartingale += update;
+            if (i > 0 || !_hourAlerted || RegimeAccepted(nowMs, options))
+            {
+                _perHour.Learn(count);
+            }
+        }
+
+        if (_logMartingale > 0)
+        {
+            p = Math.Exp(-_logMartingale);
+        }
+
+        _hourCount = 0;
+        _hourAlerted = false;
+        return p;
+    }
+}
