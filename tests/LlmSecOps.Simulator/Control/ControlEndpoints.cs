@@ -134,13 +134,13 @@ internal static class ControlEndpoints
                     case "ignoreMaxTokens" when v.ValueKind is JsonValueKind.True or JsonValueKind.False:
                         s = s with { IgnoreMaxTokens = v.GetBoolean() };
                         break;
-                    case "completionTokens" when v.TryGetInt32(out var n):
+                    case "completionTokens" when TryInt(v, out var n):
                         s = s with { CompletionTokens = n };
                         break;
                     case "tokensPerSecond" when v.ValueKind == JsonValueKind.Number:
                         s = s with { TokensPerSecond = v.GetDouble() };
                         break;
-                    case "firstTokenDelayMs" when v.TryGetInt32(out var n):
+                    case "firstTokenDelayMs" when TryInt(v, out var n):
                         s = s with { FirstTokenDelayMs = n };
                         break;
                     case "failMidStreamAfterTokens" when TryNullableInt(v, out var n):
@@ -252,13 +252,19 @@ internal static class ControlEndpoints
             return true;
         }
 
-        if (v.TryGetInt32(out var n))
+        if (TryInt(v, out var n))
         {
             value = n;
             return true;
         }
 
         return false;
+    }
+
+    private static bool TryInt(JsonElement v, out int value)
+    {
+        value = 0;
+        return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out value);
     }
 
     private static async Task<JsonDocument?> ReadJsonAsync(HttpContext context)

@@ -130,13 +130,18 @@ internal sealed class GenerationRun
         return true;
     }
 
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(50);
+
     internal const string SimulatedFailureMessage = "simulated upstream failure mid-stream (FailMidStreamAfterTokens switch)";
 
     private async Task FailStreamAsync(StreamFormat format)
     {
         if (_switches.FailureMode == FailureMode.Abort)
         {
+            // A flush hands the bytes to the transport, not to the socket: give it a moment to send what the client
+            // should see before the connection is torn down, as a crashing upstream's kernel would.
             await _context.Response.BodyWriter.FlushAsync(_context.RequestAborted);
+            await Task.Delay(AbortGrace, _context.RequestAborted);
             _context.Abort();
             return;
         }
