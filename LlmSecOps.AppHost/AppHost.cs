@@ -8,6 +8,11 @@ var publishing = builder.ExecutionContext.IsPublishMode;
 // `dotnet run` Aspire picks free ports and hands them to the service through the endpoint's `env:` variable.
 int? WellKnown(int port) => publishing ? port : null;
 
+// Under `dotnet run` every listener binds loopback: Aspire's proxy reaches it on localhost and nothing on the LAN
+// can. Published, each service runs in its own container, so its listeners bind that container's interfaces and
+// the platform's network rules decide who may connect (admin API: the scorer, the watcher and operators only).
+var bindAddress = publishing ? "0.0.0.0" : "127.0.0.1";
+
 // Secrets are parameters, never literals: set them with `dotnet user-secrets set Parameters:pepper ...`
 // (run) or let azd prompt for them (publish). Redis gets a generated secret password parameter of its own.
 var postgresPassword = builder.AddParameter("postgres-password", secret: true);
@@ -66,6 +71,8 @@ var gateway = builder.AddProject<Projects.LlmSecOps_Gateway>("gateway")
     .WithHttpEndpoint(targetPort: WellKnown(8080), name: "data", env: "Listeners__Data__Port")
     .WithHttpEndpoint(targetPort: WellKnown(8081), name: "admin", env: "Listeners__Admin__Port")
     .WithEndpoint("data", endpoint => endpoint.IsExternal = true)
+    .WithEnvironment("Listeners__Data__Address", bindAddress)
+    .WithEnvironment("Listeners__Admin__Address", bindAddress)
     .WithReference(database)
     .WithReference(redis)
     .WithReference(ollama.GetEndpoint("http"))
@@ -78,8 +85,9 @@ var gateway = builder.AddProject<Projects.LlmSecOps_Gateway>("gateway")
     .WaitFor(redis)
     .WaitFor(ollama);
 
-var scorer = builder.AddProject<Projects.LlmSecOps_AnomalyScorer>("scorer")
+builder.AddProject<Projects.LlmSecOps_AnomalyScorer>("scorer")
     .WithHttpEndpoint(targetPort: WellKnown(8082), name: "management", env: "Listeners__Management__Port")
+    .WithEnvironment("Listeners__Management__Address", bindAddress)
     .WithReference(database)
     .WithReference(redis)
     .WithEnvironment("ControlPlane__BaseUrl", gateway.GetEndpoint("admin"))
@@ -93,20 +101,12 @@ var scorer = builder.AddProject<Projects.LlmSecOps_AnomalyScorer>("scorer")
 builder.AddProject<Projects.LlmSecOps_KeyLeakWatcher>("watcher")
     .WithHttpEndpoint(targetPort: WellKnown(8083), name: "web", env: "Listeners__Web__Port")
     .WithExternalHttpEndpoints()
+    .WithEnvironment("Listeners__Web__Address", bindAddress)
     .WithReference(database)
     .WithEnvironment("ControlPlane__BaseUrl", gateway.GetEndpoint("admin"))
     .WithEnvironment("ControlPlane__Token", watcherToken)
     .WithHttpHealthCheck("/health/ready", endpointName: "web")
     .WaitFor(database)
     .WaitFor(gateway);
-
-if (publishing)
-{
-    // Locally the admin and management listeners keep their loopback default (the Aspire proxy reaches them on
-    // localhost). Published, each runs in its own container, so they bind all interfaces of that container and
-    // the platform's network policy (infra/k8s) decides who may connect: scorer, watcher and operators only.
-    gateway.WithEnvironment("Listeners__Admin__Address", "0.0.0.0");
-    scorer.WithEnvironment("Listeners__Management__Address", "0.0.0.0");
-}
 
 builder.Build().Run();
