@@ -23,6 +23,18 @@ step() {  # step NAME COMMAND...: runs a check, prints PASS/FAIL with its output
   fi
 }
 
+# Every listener/secret setting the AppHost injects must also be set by the Kubernetes base and by compose, so the
+# deployments cannot drift apart silently.
+same_settings_everywhere() {
+  local apphost="$here/../LlmSecOps.AppHost/AppHost.cs" status=0 name
+  [ -f "$apphost" ] || { echo "missing $apphost"; return 1; }
+  for name in $(grep -oE '"(Listeners|ControlPlane|Keys)__[A-Za-z]+(__[A-Za-z]+)*"' "$apphost" | tr -d '"' | sort -u); do
+    grep -qF -- "$name" "$here"/k8s/base/*.yaml || { echo "the Kubernetes base never sets $name (the AppHost does)"; status=1; }
+    grep -qF -- "$name" "$here/compose/docker-compose.yml" || { echo "compose never sets $name (the AppHost does)"; status=1; }
+  done
+  return $status
+}
+
 need() {
   if ! command -v "$1" >/dev/null 2>&1; then
     echo "FAIL  required tool '$1' not found: $2"
@@ -57,6 +69,7 @@ done
 step "secret example holds placeholders only" "$python" -B "$here/checks/check_manifests.py" secret-example "$here/k8s/secrets.example.yaml"
 step "compose hardening rules" "$python" -B "$here/checks/check_manifests.py" compose "$here/compose/docker-compose.yml"
 step "compose schema (${compose[*]} config)" sh -c "set -a; . '$here/compose/.env.example'; set +a; ${compose[*]} -f '$here/compose/docker-compose.yml' config -q"
+step "AppHost, Kubernetes and compose set the same settings" same_settings_everywhere
 step "azure.yaml points at the AppHost" test -f "$here/../LlmSecOps.AppHost/LlmSecOps.AppHost.csproj" -a -n "$(grep -F 'project: ../LlmSecOps.AppHost/LlmSecOps.AppHost.csproj' "$here/azure.yaml")"
 if [ -s "$work/${overlays[0]:-none}.yaml" ]; then
   step "checks catch every seeded violation (self-test)" sh -c "cd '$here/checks' && '$python' -B selftest.py '$work/${overlays[0]}.yaml' '$here/compose/docker-compose.yml'"
