@@ -1,6 +1,4 @@
-using System.Net.Http.Headers;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace LlmSecOps.Simulator.Tests;
@@ -35,8 +33,4 @@ internal static class SimTest
     public static string MediaType(this HttpResponseMessage response) => response.Content.Headers.ContentType?.MediaType ?? "";
 
     public static string[] Names(this JsonObject obj) => [.. obj.Select(p => p.Key)];
-
-    public static JsonSerializerOptions Options { get; } = new();
-
-    public static MediaTypeHeaderValue Json { get; } = new("application/json");
 }

@@ -170,23 +170,17 @@ internal static class ControlEndpoints
         var state = State(context);
         try
         {
-            // Validate the merged value first (nothing changes on error), then apply it atomically.
-            var preview = Apply(state.Switches);
-            if (errors.Count == 0)
+            // Merge, validate, swap: on any error nothing changes.
+            state.UpdateSwitches(current =>
             {
-                SimulatorState.Validate(preview);
                 errors.Clear();
-                state.UpdateSwitches(Apply);
-            }
+                var next = Apply(current);
+                return errors.Count == 0 ? next : throw new ArgumentException(string.Join("; ", errors));
+            });
         }
         catch (ArgumentException ex)
         {
-            errors.Add(ex.Message);
-        }
-
-        if (errors.Count > 0)
-        {
-            await WriteProblemsAsync(context, errors);
+            await WriteProblemsAsync(context, errors.Count > 0 ? errors : [ex.Message]);
             return;
         }
 

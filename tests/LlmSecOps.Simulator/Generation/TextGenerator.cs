@@ -15,15 +15,15 @@ public static class TextGenerator
         "machines", "so", "tests", "can", "compare", "every", "byte", "of", "it", "while", "a", "gateway",
         "counts", "tokens", "budgets", "limits", "keys", "streams", "chunks", "usage", "request", "response",
         "prompt", "completion", "latency", "throughput", "upstream", "client", "server", "context", "window",
-        "length", "stop", "reason", "digest", "model", "route", "header", "record", "event", "policy", "tenant",
+        "length", "stop", "reason", "digest", "answer", "route", "header", "record", "event", "policy", "tenant",
         "secure", "local", "quiet", "bright", "quick", "calm", "small", "plain", "clear", "final",
     ];
 
+    /// <summary>Vocabulary size (a power of two, so a hash picks a word with a mask).</summary>
+    internal const int VocabularySize = 64;
+
     // Index = word * 8 + capital * 4 + fullStop * 2 + leadingSpace: every token string is built once.
     private static readonly string[] Tokens = BuildTokens();
-
-    /// <summary>Vocabulary size (a power of two).</summary>
-    internal const int VocabularySize = 64;
 
     /// <summary>The seed of one completion choice.</summary>
     public static ulong Seed(string model, in PromptFingerprint prompt, long seed, int choice)
@@ -58,6 +58,11 @@ public static class TextGenerator
 
     private static string[] BuildTokens()
     {
+        if (Vocabulary.Length != VocabularySize || Vocabulary.Distinct().Count() != VocabularySize)
+        {
+            throw new InvalidOperationException($"The vocabulary must hold {VocabularySize} distinct words.");
+        }
+
         var tokens = new string[VocabularySize * 8];
         for (var w = 0; w < VocabularySize; w++)
         {

@@ -75,12 +75,13 @@ internal static class OllamaInferenceEndpoints
         if (empty)
         {
             // Ollama answers an empty prompt/messages list by loading (or, with keep_alive 0, unloading) the model.
-            await JsonOutput.WriteAsync(context, 200, (reply, keepAlive == TimeSpan.Zero ? "unload" : "load"), static (w, s) =>
+            var reason = keepAlive == TimeSpan.Zero ? "unload" : "load";
+            await JsonOutput.WriteAsync(context, 200, (reply, reason), static (w, s) =>
             {
                 s.reply.WriteHead(w);
                 s.reply.WriteContent(w, "");
                 w.WriteBoolean("done"u8, true);
-                w.WriteString("done_reason"u8, s.Item2);
+                w.WriteString("done_reason"u8, s.reason);
                 w.WriteEndObject();
             });
             return;
@@ -311,10 +312,10 @@ internal static class OllamaInferenceEndpoints
         }
 
         var totalNs = (long)Stopwatch.GetElapsedTime(start).TotalNanoseconds;
-        await JsonOutput.WriteAsync(context, 200, (requestedName!, vectors, promptTokens, totalNs), static (w, s) =>
+        await JsonOutput.WriteAsync(context, 200, (model: requestedName!, vectors, promptTokens, totalNs), static (w, s) =>
         {
             w.WriteStartObject();
-            w.WriteString("model"u8, s.Item1);
+            w.WriteString("model"u8, s.model);
             w.WriteStartArray("embeddings"u8);
             foreach (var vector in s.vectors)
             {

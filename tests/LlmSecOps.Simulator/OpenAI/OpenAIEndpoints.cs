@@ -619,7 +619,7 @@ internal static class OpenAIEmbeddings
             EmbeddingGenerator.Embed(model.Name, inputs[i], vectors[i]);
         }
 
-        await JsonOutput.WriteAsync(context, 200, (requestedName!, vectors, promptTokens, format == "base64"), static (w, s) =>
+        await JsonOutput.WriteAsync(context, 200, (model: requestedName!, vectors, promptTokens, base64: format == "base64"), static (w, s) =>
         {
             w.WriteStartObject();
             w.WriteString("object"u8, "list");
@@ -629,7 +629,7 @@ internal static class OpenAIEmbeddings
                 w.WriteStartObject();
                 w.WriteString("object"u8, "embedding");
                 w.WriteNumber("index"u8, i);
-                if (s.Item4)
+                if (s.base64)
                 {
                     // float32 little-endian, as OpenAI encodes it (x64 and arm64 are little-endian).
                     w.WriteBase64String("embedding"u8, MemoryMarshal.AsBytes(s.vectors[i].AsSpan()));
@@ -649,7 +649,7 @@ internal static class OpenAIEmbeddings
             }
 
             w.WriteEndArray();
-            w.WriteString("model"u8, s.Item1);
+            w.WriteString("model"u8, s.model);
             w.WriteStartObject("usage"u8);
             w.WriteNumber("prompt_tokens"u8, s.promptTokens);
             w.WriteNumber("total_tokens"u8, s.promptTokens);
