@@ -18,11 +18,13 @@ public static class GatewayApp
         var builder = WebApplication.CreateSlimBuilder(args);
         configure?.Invoke(builder);
         builder.AddServiceDefaults(Data, Admin);
+        builder.AddControlPlane();
 
         var app = builder.Build();
         app.UseRouting();
         app.UseListenerIsolation();
         app.MapDefaultEndpoints();
+        app.MapControlPlane(Admin.Name, Data.Name);
         return app;
     }
 }

@@ -1,0 +1,78 @@
+using Dapper;
+using LlmSecOps.Contracts.Keys;
+using LlmSecOps.Gateway.Database;
+
+namespace LlmSecOps.Gateway.DataPlane;
+
+/// <summary>
+/// The minimal data plane the control plane needs for its walkthrough: <c>GET /v1/models</c> and <c>GET /api/tags</c>
+/// list the approved models the caller's tier allows (from the control plane's tables, not the upstream).
+/// </summary>
+public static class ModelListEndpoints
+{
+    /// <summary>Maps the OpenAI listing onto the <c>/v1</c> group.</summary>
+    public static RouteGroupBuilder MapOpenAIModelList(this RouteGroupBuilder v1)
+    {
+        v1.MapGet("/models", async (HttpContext http, GatewayDatabase db, CancellationToken ct) =>
+        {
+            var caller = http.Caller();
+            if (!caller.Key.Scopes.Contains(KeyScopes.Models))
+            {
+                return KeyAuthentication.Error(ApiFormat.OpenAI, StatusCodes.Status403Forbidden, "This API key's scopes do not include 'models'.", "permission_error", "scope_not_allowed");
+            }
+
+            var models = await AllowedAsync(db, caller.Tenant.Tier, ct);
+            return Results.Json(new
+            {
+                @object = "list",
+                data = models.Select(m => new { id = m.Name, @object = "model", created = new DateTimeOffset(DateTime.SpecifyKind(m.ApprovedAt, DateTimeKind.Utc)).ToUnixTimeSeconds(), owned_by = "library" }),
+            });
+        });
+        return v1;
+    }
+
+    /// <summary>Maps the Ollama listing onto the <c>/api</c> group.</summary>
+    public static RouteGroupBuilder MapOllamaModelList(this RouteGroupBuilder api)
+    {
+        api.MapGet("/tags", async (HttpContext http, GatewayDatabase db, CancellationToken ct) =>
+        {
+            var caller = http.Caller();
+            if (!caller.Key.Scopes.Contains(KeyScopes.Models))
+            {
+                return KeyAuthentication.Error(ApiFormat.Ollama, StatusCodes.Status403Forbidden, "This API key's scopes do not include 'models'.", "permission_error", "scope_not_allowed");
+            }
+
+            var models = await AllowedAsync(db, caller.Tenant.Tier, ct);
+            return Results.Json(new
+            {
+                models = models.Select(m => new
+                {
+                    name = m.Name,
+                    model = m.Name,
+                    modified_at = DateTime.SpecifyKind(m.ApprovedAt, DateTimeKind.Utc),
+                    digest = m.Digest["sha256:".Length..],
+                }),
+            });
+        });
+        return api;
+    }
+
+    private static async Task<List<ModelRow>> AllowedAsync(GatewayDatabase db, string tier, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var rows = await connection.QueryAsync<ModelRow>(new CommandDefinition(
+            """
+            SELECT m.name, m.digest, m.approved_at FROM models m JOIN tiers t ON t.name = @tier
+            WHERE '*' = ANY(t.allowed_models) OR m.name = ANY(t.allowed_models)
+            ORDER BY m.name
+            """, new { tier }, cancellationToken: ct));
+        return rows.AsList();
+    }
+
+    private sealed class ModelRow
+    {
+        public string Name { get; set; } = "";
+        public string Digest { get; set; } = "";
+        public DateTime ApprovedAt { get; set; }
+    }
+}

@@ -1,0 +1,110 @@
+using System.Text.RegularExpressions;
+
+namespace LlmSecOps.Gateway.Tenants;
+
+/// <summary>A tenant as the admin API returns it.</summary>
+public sealed record TenantResponse(
+    string Id, string Name, string Tier, string Status, TenantPolicyResponse Policy, BudgetResponse Budget, DateTime CreatedAt, DateTime UpdatedAt);
+
+/// <summary>A tenant's logging, retention, guard and webhook policy.</summary>
+public sealed record TenantPolicyResponse(string LoggingPolicy, int RetentionDays, string GuardPolicy, string? WebhookUrl);
+
+/// <summary>Token budgets (null = none).</summary>
+public sealed record BudgetResponse(long? DailyTokens, long? MonthlyTokens);
+
+/// <summary><c>POST /admin/tenants</c>.</summary>
+public sealed class CreateTenantRequest
+{
+    public string? Name { get; set; }
+    public string? Tier { get; set; }
+}
+
+/// <summary><c>PUT /admin/tenants/{id}/policy</c>: fields left out keep their value; <c>webhookUrl: ""</c> removes the webhook.</summary>
+public sealed class TenantPolicyRequest
+{
+    public string? LoggingPolicy { get; set; }
+    public int? RetentionDays { get; set; }
+    public string? GuardPolicy { get; set; }
+    public string? WebhookUrl { get; set; }
+    public bool RotateWebhookSecret { get; set; }
+}
+
+/// <summary><c>PUT .../budget</c>: daily and monthly token budgets; null = no budget.</summary>
+public sealed class BudgetRequest
+{
+    public long? DailyTokens { get; set; }
+    public long? MonthlyTokens { get; set; }
+}
+
+/// <summary><c>PUT /admin/tiers/{name}</c>: a whole tier (created or replaced).</summary>
+public sealed class TierRequest
+{
+    public List<string>? AllowedModels { get; set; }
+    public int? DefaultMaxTokens { get; set; }
+    public int? MaxMaxTokens { get; set; }
+    public int? RequestsPerMinute { get; set; }
+    public int? TokensPerMinute { get; set; }
+    public int? Concurrency { get; set; }
+}
+
+/// <summary>A tier.</summary>
+public sealed record TierResponse(string Name, string[] AllowedModels, int DefaultMaxTokens, int MaxMaxTokens,
+    int RequestsPerMinute, int TokensPerMinute, int Concurrency, DateTime UpdatedAt);
+
+/// <summary><c>PUT /admin/models/{name}</c>.</summary>
+public sealed class ApproveModelRequest
+{
+    public string? Digest { get; set; }
+}
+
+/// <summary>An approved model pinned to a digest.</summary>
+public sealed record ModelResponse(string Name, string Digest, string ApprovedBy, DateTime ApprovedAt);
+
+/// <summary>Validation rules shared by the tenant, tier and model routes.</summary>
+public static partial class TenantRules
+{
+    /// <summary>Largest budget accepted (tokens).</summary>
+    public const long MaxBudget = 1_000_000_000_000_000;
+
+    /// <summary>Canonical model name <c>name:tag</c> (<c>:latest</c> implied), lowercase; null when invalid.</summary>
+    public static string? CanonicalModel(string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 200)
+        {
+            return null;
+        }
+
+        var lower = name.Trim().ToLowerInvariant();
+        var lastSlash = lower.LastIndexOf('/');
+        if (lower.IndexOf(':', lastSlash + 1) < 0)
+        {
+            lower += ":latest";
+        }
+
+        return ModelName().IsMatch(lower) ? lower : null;
+    }
+
+    /// <summary>True for a valid tier name.</summary>
+    public static bool IsTierName(string? name) => name is not null && TierName().IsMatch(name);
+
+    /// <summary>True for a <c>sha256:&lt;64 hex&gt;</c> digest (lowercase).</summary>
+    public static bool IsDigest(string? digest) => digest is not null && Digest().IsMatch(digest);
+
+    /// <summary>Budget rule.</summary>
+    public static void CheckBudget(Validation.Problems problems, BudgetRequest request)
+    {
+        problems.Check(request.DailyTokens is null or (>= 0 and <= MaxBudget), "dailyTokens", $"Must be between 0 and {MaxBudget}, or null for no budget.");
+        problems.Check(request.MonthlyTokens is null or (>= 0 and <= MaxBudget), "monthlyTokens", $"Must be between 0 and {MaxBudget}, or null for no budget.");
+        problems.Check(request.DailyTokens is null || request.MonthlyTokens is null || request.DailyTokens <= request.MonthlyTokens,
+            "dailyTokens", "The daily budget cannot exceed the monthly budget.");
+    }
+
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9._\-]*(/[a-z0-9][a-z0-9._\-]*)*:[a-z0-9][a-z0-9._\-]{0,127}$")]
+    private static partial Regex ModelName();
+
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9_\-]{0,62}$")]
+    private static partial Regex TierName();
+
+    [GeneratedRegex(@"^sha256:[0-9a-f]{64}$")]
+    private static partial Regex Digest();
+}
