@@ -3,27 +3,29 @@ using System.Text.Json;
 
 namespace LlmSecOps.Cli.Commands;
 
-/// <summary><c>llmsecops audit verify</c>: checks the admin audit log's hash chain.</summary>
+/// <summary><c>llmsecops audit verify</c>: checks the admin audit log's hash chain and its checkpoints.</summary>
 public static class AuditCommands
 {
     /// <summary>Builds the <c>audit</c> command group.</summary>
     public static Command Create(CliHost host, GlobalOptions global)
     {
-        var audit = new Command("audit", "The admin audit log (append-only, hash-chained).");
-        var verify = new Command("verify", "Verify the audit chain; exits 5 and names the first broken row when it is broken (auditor).");
+        var audit = new Command("audit", "The admin audit log (append-only, hash-chained, checkpointed).");
+        var verify = new Command("verify", "Verify the audit chain; when it is broken, name the first broken row and exit 5 (auditor).");
         verify.SetApiAction(host, global, async c =>
         {
             var result = await c.GetAsync("admin/audit/verify");
-            c.Output.Object(result, "Audit chain");
-            var intact = IsIntact(result);
-            if (intact is null)
+            c.Output.Object(result, "Audit chain", "valid", "rows", "headSeq", "headHash", "checkpointsChecked", "firstBrokenSeq", "problem");
+            if (result is not { ValueKind: JsonValueKind.Object } r || !r.TryGetProperty("valid", out var valid)
+                || valid.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
             {
-                throw new CliException(ExitCodes.ApiError, "The audit verification answer did not say whether the chain is intact.");
+                throw new CliException(ExitCodes.ApiError, "The verification answer does not say whether the chain is valid; is this an LlmSecOps admin API?");
             }
 
-            if (intact == false)
+            if (!valid.GetBoolean())
             {
-                c.Output.Error("the audit chain is BROKEN" + (FirstBroken(result) is { } row ? $" at row {row}" : "") + ".");
+                var row = r.TryGetProperty("firstBrokenSeq", out var seq) && seq.ValueKind == JsonValueKind.Number ? $" at row {seq.GetRawText()}" : "";
+                var problem = r.TryGetProperty("problem", out var p) && p.ValueKind == JsonValueKind.String ? ": " + p.GetString() : "";
+                c.Output.Error($"the audit chain is BROKEN{row}{problem}");
                 return ExitCodes.AuditChainBroken;
             }
 
@@ -33,27 +35,4 @@ public static class AuditCommands
         audit.Subcommands.Add(verify);
         return audit;
     }
-
-    private static bool? IsIntact(JsonElement? result)
-    {
-        if (result is not { ValueKind: JsonValueKind.Object } r)
-        {
-            return null;
-        }
-
-        foreach (var name in new[] { "ok", "valid", "intact" })
-        {
-            if (r.TryGetProperty(name, out var value) && value.ValueKind is JsonValueKind.True or JsonValueKind.False)
-            {
-                return value.GetBoolean();
-            }
-        }
-
-        return null;
-    }
-
-    private static string? FirstBroken(JsonElement? result) =>
-        result is { ValueKind: JsonValueKind.Object } r && r.TryGetProperty("firstBrokenSeq", out var seq) && seq.ValueKind != JsonValueKind.Null
-            ? seq.GetRawText()
-            : null;
 }
