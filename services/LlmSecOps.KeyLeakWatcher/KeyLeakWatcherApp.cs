@@ -1,3 +1,4 @@
+using LlmSecOps.KeyLeakWatcher.Partner;
 using LlmSecOps.ServiceDefaults;
 using LlmSecOps.ServiceDefaults.Listeners;
 
@@ -15,11 +16,15 @@ public static class KeyLeakWatcherApp
         var builder = WebApplication.CreateSlimBuilder(args);
         configure?.Invoke(builder);
         builder.AddServiceDefaults(Web);
+        builder.AddLeakResponse();
+        builder.AddGitHubPartner();
+        builder.AddWatch();
 
         var app = builder.Build();
         app.UseRouting();
         app.UseListenerIsolation();
         app.MapDefaultEndpoints();
+        app.MapGitHubPartner(Web.Name);
         return app;
     }
 }
