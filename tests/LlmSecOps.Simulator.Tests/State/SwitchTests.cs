@@ -142,6 +142,7 @@ public sealed class SwitchTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, first.StatusCode);
         Assert.Equal("service_unavailable", (string?)(await first.JsonAsync())["error"]!["code"]);
+        Assert.Equal(TimeSpan.FromSeconds(1), first.Headers.RetryAfter?.Delta);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
         Assert.NotNull((string?)(await second.JsonAsync())["error"]);
         Assert.Equal(HttpStatusCode.OK, third.StatusCode);

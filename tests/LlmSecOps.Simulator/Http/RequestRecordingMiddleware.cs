@@ -38,6 +38,11 @@ internal sealed class RequestRecordingMiddleware(RequestDelegate next, Simulator
 
             if (state.TakeFailStatus() is { } status)
             {
+                if (status is 429 or 503)
+                {
+                    context.Response.Headers.RetryAfter = "1"; // RFC 9110 section 10.2.3
+                }
+
                 await ApiErrors.WriteAsync(context, status, "simulated upstream failure (FailStatusCode switch)",
                     status >= 500 ? "server_error" : "invalid_request_error", status == 503 ? "service_unavailable" : null);
                 return;
