@@ -185,7 +185,7 @@ public sealed partial class RedisConnection : IAsyncDisposable
         }
     }
 
-    private Task<RedisLane> GetLane(ref Task<RedisLane>? slot, RedisConnectionKind kind, Func<RedisValue, bool>? push, Func<RespSocket, CancellationToken, Task>? afterHandshake)
+    private Task<RedisLane> GetLane(ref Task<RedisLane>? slot, RedisConnectionKind kind, Func<RedisValue, bool>? push, Func<RedisLane, RespSocket, CancellationToken, Task>? afterHandshake)
     {
         var existing = Volatile.Read(ref slot);
         if (existing is not null)

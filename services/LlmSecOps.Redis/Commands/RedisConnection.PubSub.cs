@@ -110,9 +110,8 @@ public sealed partial class RedisConnection
         }
     }
 
-    private async Task ResubscribeAsync(RespSocket socket, CancellationToken cancellationToken)
+    private async Task ResubscribeAsync(RedisLane lane, RespSocket socket, CancellationToken cancellationToken)
     {
-        var lane = await Volatile.Read(ref _subscriber)!;
         var confirmations = new List<Task<RedisValue>>();
         lock (_subscriptionLock)
         {

@@ -47,7 +47,7 @@ internal sealed class RedisLane : IAsyncDisposable
     public Func<RedisValue, bool>? PushHandler { get; init; }
 
     /// <summary>Runs on every new socket after the handshake and before it is used (re-subscription).</summary>
-    public Func<RespSocket, CancellationToken, Task>? AfterHandshake { get; init; }
+    public Func<RedisLane, RespSocket, CancellationToken, Task>? AfterHandshake { get; init; }
 
     /// <summary>First connect. Throws when it fails and <see cref="RedisOptions.AbortOnConnectFail"/> is set.</summary>
     public async Task StartAsync(CancellationToken ct)
@@ -170,7 +170,7 @@ internal sealed class RedisLane : IAsyncDisposable
             await HandshakeAsync(socket, cts.Token);
             if (AfterHandshake is not null)
             {
-                await AfterHandshake(socket, cts.Token);
+                await AfterHandshake(this, socket, cts.Token);
             }
         }
         catch (Exception ex)

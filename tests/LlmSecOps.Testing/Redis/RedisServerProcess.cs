@@ -86,6 +86,15 @@ public sealed class RedisServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// SIGSTOP: the process keeps its sockets open but answers nothing — a hung or black-holed server, which a
+    /// client can only detect by timeouts. Undo with <see cref="Resume"/>.
+    /// </summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
     /// <summary>Starts the server again on the same port and data folder (after <see cref="Kill"/>).</summary>
     public Task RestartAsync()
     {
@@ -96,6 +105,7 @@ public sealed class RedisServerProcess : IAsyncDisposable
     /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
+        Resume();
         Kill();
         _process?.Dispose();
         try
@@ -138,6 +148,20 @@ public sealed class RedisServerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
         await WaitReadyAsync(TimeSpan.FromSeconds(15));
+    }
+
+    private void Signal(string signal)
+    {
+        if (_process is not { HasExited: false } p)
+        {
+            return;
+        }
+
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            UseShellExecute = false,
+        });
+        kill?.WaitForExit(5000);
     }
 
     private void Append(string? line)
