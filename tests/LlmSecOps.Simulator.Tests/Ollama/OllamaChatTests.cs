@@ -234,6 +234,19 @@ public sealed class OllamaChatTests
         Assert.Equal("length", (string?)lines[^1]["done_reason"]);
         Assert.Equal(3, (int)lines[^1]["prompt_eval_count"]!); // 12 bytes / 4
         Assert.Equal(4, (int)lines[^1]["eval_count"]!);
+        Assert.Equal(3 + 4, lines[^1]["context"]!.AsArray().Count); // prompt + completion token ids
+    }
+
+    [Fact]
+    public async Task RawGenerateHasNoContextArray()
+    {
+        await using var sim = await SimulatorHost.StartAsync();
+        using var client = SimTest.Client(sim);
+
+        var body = await (await client.PostJsonAsync("/api/generate", """{"model":"qwen2.5:0.5b","prompt":"abcd","raw":true,"stream":false}""")).JsonAsync();
+
+        Assert.False(body.ContainsKey("context"));
+        Assert.Equal("stop", (string?)body["done_reason"]);
     }
 
     [Fact]

@@ -90,6 +90,8 @@ internal static class OllamaInferenceEndpoints
         var run = GenerationRun.Start(context, state, numPredict, start);
         var textSeed = TextGenerator.Seed(model.Name, prompt, seed, 0);
         var promptTokens = prompt.Tokens;
+        // /api/generate returns the (deprecated) "context" token array unless raw is set; chat never does.
+        var done = new DoneFields(run, promptTokens, chat || root.GetBool("raw", fallback: false) == true ? null : textSeed);
         if (!stream)
         {
             if (!await run.GenerateAllAsync(openAI: false))
@@ -98,11 +100,11 @@ internal static class OllamaInferenceEndpoints
             }
 
             var text = TextGenerator.Text(textSeed, run.Count, run.NaturalLength);
-            await JsonOutput.WriteAsync(context, 200, (reply, text, run, promptTokens), static (w, s) =>
+            await JsonOutput.WriteAsync(context, 200, (reply, text, done), static (w, s) =>
             {
                 s.reply.WriteHead(w);
                 s.reply.WriteContent(w, s.text);
-                WriteDone(w, s.run, s.promptTokens);
+                s.done.Write(w);
             });
             return;
         }
@@ -136,24 +138,41 @@ internal static class OllamaInferenceEndpoints
         writer.Reset();
         reply.WriteHead(writer);
         reply.WriteContent(writer, "");
-        WriteDone(writer, run, promptTokens);
+        done.Write(writer);
         writer.Flush();
         output.Write("\n"u8);
         await output.FlushAsync(context.RequestAborted);
     }
 
     /// <summary>The final fields of an Ollama generation (durations in nanoseconds), closing the object.</summary>
-    private static void WriteDone(Utf8JsonWriter w, GenerationRun run, int promptTokens)
+    /// <param name="Run">The generation.</param>
+    /// <param name="PromptTokens">Prompt tokens counted.</param>
+    /// <param name="ContextSeed">When set, a <c>context</c> array is written: one synthetic token id per prompt and completion token.</param>
+    private readonly record struct DoneFields(GenerationRun Run, int PromptTokens, ulong? ContextSeed)
     {
-        w.WriteBoolean("done"u8, true);
-        w.WriteString("done_reason"u8, run.FinishReason);
-        w.WriteNumber("total_duration"u8, run.TotalNanoseconds);
-        w.WriteNumber("load_duration"u8, 1);
-        w.WriteNumber("prompt_eval_count"u8, promptTokens);
-        w.WriteNumber("prompt_eval_duration"u8, run.PromptEvalNanoseconds);
-        w.WriteNumber("eval_count"u8, run.Count);
-        w.WriteNumber("eval_duration"u8, run.EvalNanoseconds);
-        w.WriteEndObject();
+        public void Write(Utf8JsonWriter w)
+        {
+            w.WriteBoolean("done"u8, true);
+            w.WriteString("done_reason"u8, Run.FinishReason);
+            if (ContextSeed is { } seed)
+            {
+                w.WriteStartArray("context"u8);
+                for (var i = 0; i < PromptTokens + Run.Count; i++)
+                {
+                    w.WriteNumberValue((int)(SplitMix.Mix(seed + (ulong)i) % 128_256)); // llama3's vocabulary size
+                }
+
+                w.WriteEndArray();
+            }
+
+            w.WriteNumber("total_duration"u8, Run.TotalNanoseconds);
+            w.WriteNumber("load_duration"u8, 1);
+            w.WriteNumber("prompt_eval_count"u8, PromptTokens);
+            w.WriteNumber("prompt_eval_duration"u8, Run.PromptEvalNanoseconds);
+            w.WriteNumber("eval_count"u8, Run.Count);
+            w.WriteNumber("eval_duration"u8, Run.EvalNanoseconds);
+            w.WriteEndObject();
+        }
     }
 
     /// <summary>messages[]: role and content of each; images and tool calls do not change the text. Returns false when empty.</summary>
