@@ -12,7 +12,7 @@ namespace LlmSecOps.Cli.Tests.Walkthrough;
 
 /// <summary>
 /// The real gateway (control plane and its minimal data plane) in-process on free loopback ports, on a fresh database of
-/// the harness's real PostgreSQL, with a random bootstrap admin token. The CLI is driven against its admin listener.
+/// the harness's real PostgreSQL and a key prefix of its real Redis, with a random bootstrap admin token. The CLI is driven against its admin listener.
 /// </summary>
 public sealed class GatewayFixture : IAsyncLifetime
 {
@@ -42,6 +42,8 @@ public sealed class GatewayFixture : IAsyncLifetime
         var settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:llmsecops"] = Database,
+            ["ConnectionStrings:redis"] = await TestServers.RedisAsync(),
+            ["Redis:KeyPrefix"] = TestServers.NewKeyPrefix(),
             ["ControlPlane:BootstrapAdminToken"] = BootstrapToken,
             ["Keys:Pepper"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["Listeners:Data:Address"] = "127.0.0.1",
