@@ -32,7 +32,10 @@ public static class SimulatorApp
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = 32 * 1024 * 1024;
         });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // Per-request framework logs would dominate a benchmark: keep Microsoft.* at Warning, except the line that
+        // says where it listens (run.sh prints it). The simulator's own events are Information.
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         builder.Services.AddOptions<SimulatorOptions>().BindConfiguration(SimulatorOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<SimulatorOptions>, SimulatorOptionsValidator>();
         builder.Services.AddSingleton(TimeProvider.System);

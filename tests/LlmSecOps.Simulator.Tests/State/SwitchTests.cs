@@ -149,6 +149,21 @@ public sealed class SwitchTests
     }
 
     [Fact]
+    public async Task ChangingAnotherSwitchDoesNotRestartTheFailStatusCountdown()
+    {
+        await using var sim = await SimulatorHost.StartAsync();
+        using var client = SimTest.Client(sim);
+        sim.State.UpdateSwitches(s => s with { FailStatusCode = 500, FailStatusCount = 1 });
+
+        using var first = await client.GetAsync("/api/version");
+        sim.State.UpdateSwitches(s => s with { CompletionTokens = 5 });
+        using var second = await client.GetAsync("/api/version");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+    }
+
+    [Fact]
     public async Task TokensPerSecondAndFirstTokenDelayPaceTheStream()
     {
         await using var sim = await SimulatorHost.StartAsync();

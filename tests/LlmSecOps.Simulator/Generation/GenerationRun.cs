@@ -20,14 +20,17 @@ internal sealed class GenerationRun
 {
     private readonly HttpContext _context;
     private readonly SimulatorSwitches _switches;
+    private readonly ILogger _logger;
     private readonly Pacer _pacer;
     private readonly long _start;
     private long _firstTokenAt;
 
-    private GenerationRun(HttpContext context, SimulatorSwitches switches, long? limit, long start)
+    private GenerationRun(HttpContext context, SimulatorState state, long? limit, long start)
     {
         _context = context;
-        _switches = switches;
+        _switches = state.Switches;
+        _logger = state.Logger;
+        var switches = _switches;
         _start = start;
         _pacer = new Pacer(start, switches.FirstTokenDelayMs, switches.TokensPerSecond);
         NaturalLength = switches.CompletionTokens;
@@ -56,7 +59,7 @@ internal sealed class GenerationRun
     /// Plans a generation. <paramref name="limit"/> is the request's effective token limit (null = none).
     /// </summary>
     public static GenerationRun Start(HttpContext context, SimulatorState state, long? limit, long start) =>
-        new(context, state.Switches, limit, start);
+        new(context, state, limit, start);
 
     /// <summary>Nanoseconds from request start to the first token (Ollama's prompt_eval_duration), at least 1.</summary>
     public long PromptEvalNanoseconds => Math.Max(1, ToNanoseconds((_firstTokenAt == 0 ? Stopwatch.GetTimestamp() : _firstTokenAt) - _start));
@@ -75,13 +78,13 @@ internal sealed class GenerationRun
     {
         if (_switches.StallMidStreamAfterTokens == index)
         {
-            await StallAsync();
+            await StallAsync(index);
             return false;
         }
 
         if (_switches.FailMidStreamAfterTokens == index)
         {
-            await FailStreamAsync(format);
+            await FailStreamAsync(format, index);
             return false;
         }
 
@@ -102,12 +105,13 @@ internal sealed class GenerationRun
     {
         if (_switches.StallMidStreamAfterTokens <= Count)
         {
-            await StallAsync();
+            await StallAsync(_switches.StallMidStreamAfterTokens.Value);
             return false;
         }
 
         if (_switches.FailMidStreamAfterTokens <= Count)
         {
+            LogFailure(_switches.FailMidStreamAfterTokens.Value);
             if (_switches.FailureMode == FailureMode.Abort)
             {
                 _context.Abort();
@@ -134,8 +138,12 @@ internal sealed class GenerationRun
 
     internal const string SimulatedFailureMessage = "simulated upstream failure mid-stream (FailMidStreamAfterTokens switch)";
 
-    private async Task FailStreamAsync(StreamFormat format)
+    private void LogFailure(int tokens) =>
+        SimulatorLog.SimulatedFailure(_logger, _switches.FailureMode, _context.Request.Method, _context.Request.Path.Value ?? "", tokens);
+
+    private async Task FailStreamAsync(StreamFormat format, int tokens)
     {
+        LogFailure(tokens);
         if (_switches.FailureMode == FailureMode.Abort)
         {
             // A flush hands the bytes to the transport, not to the socket: give it a moment to send what the client
@@ -167,8 +175,9 @@ internal sealed class GenerationRun
         await output.FlushAsync(_context.RequestAborted);
     }
 
-    private async Task StallAsync()
+    private async Task StallAsync(int tokens)
     {
+        SimulatorLog.SimulatedStall(_logger, _context.Request.Method, _context.Request.Path.Value ?? "", tokens);
         await _context.Response.BodyWriter.FlushAsync(_context.RequestAborted);
         var stopping = _context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(_context.RequestAborted, stopping);

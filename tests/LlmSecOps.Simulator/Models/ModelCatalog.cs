@@ -13,11 +13,13 @@ public sealed class ModelCatalog
     private readonly ConcurrentDictionary<string, DateTimeOffset> _loadedUntil = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _blobs = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
 
-    internal ModelCatalog(IReadOnlyList<ModelOptions> configured, TimeProvider time)
+    internal ModelCatalog(IReadOnlyList<ModelOptions> configured, TimeProvider time, ILogger logger)
     {
         _configured = configured.Count > 0 ? configured : DefaultModels();
         _time = time;
+        _logger = logger;
         Reset();
     }
 
@@ -42,18 +44,30 @@ public sealed class ModelCatalog
         }
 
         _models[model.Name] = model with { Digest = hex, ModifiedAt = _time.GetUtcNow() };
+        SimulatorLog.ModelChanged(_logger, model.Name, "digest changed", hex);
         return true;
     }
 
     /// <summary>Adds or replaces a model.</summary>
-    public void Put(SimulatedModel model) => _models[ModelNames.Normalize(model.Name)] = model with { Name = ModelNames.Normalize(model.Name) };
+    public void Put(SimulatedModel model)
+    {
+        var name = ModelNames.Normalize(model.Name);
+        _models[name] = model with { Name = name };
+        SimulatorLog.ModelChanged(_logger, name, "stored", model.Digest);
+    }
 
     /// <summary>Removes a model; false when it was not there.</summary>
     public bool Remove(string name)
     {
         var canonical = ModelNames.Normalize(name);
         _loadedUntil.TryRemove(canonical, out _);
-        return _models.TryRemove(canonical, out _);
+        if (!_models.TryRemove(canonical, out var removed))
+        {
+            return false;
+        }
+
+        SimulatorLog.ModelChanged(_logger, canonical, "deleted", removed.Digest);
+        return true;
     }
 
     /// <summary>Marks a model as loaded until <paramref name="until"/> (what <c>/api/ps</c> lists); null unloads it.</summary>

@@ -1,4 +1,5 @@
 using LlmSecOps.Simulator.Models;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace LlmSecOps.Simulator.State;
@@ -15,10 +16,11 @@ public sealed class SimulatorState
     private int _failStatusRemaining;
 
     /// <summary>Creates the state from the validated options.</summary>
-    public SimulatorState(IOptions<SimulatorOptions> options, TimeProvider time)
+    public SimulatorState(IOptions<SimulatorOptions> options, TimeProvider time, ILogger<SimulatorState>? logger = null)
     {
         _options = options.Value;
-        Models = new ModelCatalog(_options.Models, time);
+        Logger = logger ?? NullLogger<SimulatorState>.Instance;
+        Models = new ModelCatalog(_options.Models, time, Logger);
         Requests = new RequestLog(_options.RequestLogCapacity);
         _switches = DefaultSwitches();
     }
@@ -34,6 +36,8 @@ public sealed class SimulatorState
 
     internal SimulatorOptions Options => _options;
 
+    internal ILogger Logger { get; }
+
     /// <summary>Changes switches atomically, e.g. <c>state.UpdateSwitches(s =&gt; s with { IgnoreMaxTokens = true })</c>.</summary>
     public SimulatorSwitches UpdateSwitches(Func<SimulatorSwitches, SimulatorSwitches> change)
     {
@@ -44,7 +48,13 @@ public sealed class SimulatorState
             Validate(next);
             if (ReferenceEquals(Interlocked.CompareExchange(ref _switches, next, current), current))
             {
-                Interlocked.Exchange(ref _failStatusRemaining, next.FailStatusCount ?? -1);
+                if (next.FailStatusCode != current.FailStatusCode || next.FailStatusCount != current.FailStatusCount)
+                {
+                    // Restart the countdown only when the failure switch itself changed.
+                    Interlocked.Exchange(ref _failStatusRemaining, next.FailStatusCount ?? -1);
+                }
+
+                SimulatorLog.SwitchesChanged(Logger, next);
                 return next;
             }
         }
@@ -57,6 +67,7 @@ public sealed class SimulatorState
         Interlocked.Exchange(ref _failStatusRemaining, -1);
         Models.Reset();
         Requests.Clear();
+        SimulatorLog.StateReset(Logger);
     }
 
     /// <summary>Restores only the configured switches.</summary>
