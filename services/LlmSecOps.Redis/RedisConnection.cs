@@ -166,14 +166,15 @@ public sealed partial class RedisConnection : IAsyncDisposable
     internal Task<RedisValue> SendBlocking(RespBuffer command, string name, TimeSpan maxBlock, CancellationToken cancellationToken)
     {
         var timeout = maxBlock + _options.CommandTimeout;
-        var laneTask = GetLane(ref _blocking, RedisConnectionKind.Blocking, null, null);
-        if (laneTask.IsCompletedSuccessfully)
+        if (Volatile.Read(ref _blocking) is { IsCompletedSuccessfully: true } ready)
         {
-            return laneTask.Result.Send(command, name, timeout, cancellationToken);
+            return ready.Result.Send(command, name, timeout, cancellationToken);
         }
 
-        // First use: the command bytes must outlive the await (the scratch buffer belongs to this thread).
+        // First use: copy the command before starting the lane — the scratch buffer belongs to this thread and
+        // the lane's handshake (which may run synchronously here) reuses it; the bytes must also outlive the await.
         var bytes = command.Written.ToArray();
+        var laneTask = GetLane(ref _blocking, RedisConnectionKind.Blocking, null, null);
         return SendLater(laneTask, bytes, name, timeout, cancellationToken);
 
         static async Task<RedisValue> SendLater(Task<RedisLane> laneTask, byte[] bytes, string name, TimeSpan timeout, CancellationToken ct)
