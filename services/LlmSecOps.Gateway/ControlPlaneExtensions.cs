@@ -95,6 +95,17 @@ public static class ControlPlaneExtensions
 
     private static void AddKeyStatusBus(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddSingleton<IKeyStatusBus, LocalKeyStatusBus>();
+        var redis = configuration.GetConnectionString(RedisConnectionName);
+        if (string.IsNullOrWhiteSpace(redis))
+        {
+            // Fail closed: without Redis a revocation would not reach the other replicas until their caches expire.
+            throw new OptionsValidationException(RedisConnectionName, typeof(RedisKeyStatusBus),
+                ["No Redis connection string: set ConnectionStrings__redis (e.g. '127.0.0.1:6379' or 'redis://:password@host:6379'); " +
+                 "revocations reach every gateway replica through it."]);
+        }
+
+        var prefix = configuration["Redis:KeyPrefix"] ?? "";
+        services.AddSingleton(sp => new RedisKeyStatusBus(redis, prefix, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IKeyStatusBus>(sp => sp.GetRequiredService<RedisKeyStatusBus>());
     }
 }

@@ -41,6 +41,10 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public string AdminUrl { get; }
 
+    public string RedisPrefix { get; init; } = "";
+
+    public string Pepper { get; init; } = "";
+
     public string DataUrl { get; }
 
     public int AdminPort { get; }
@@ -48,9 +52,11 @@ public sealed class GatewayHost : IAsyncDisposable
     public int DataPort { get; }
 
     /// <summary>Settings every test host gets (a test may override any).</summary>
-    public static Dictionary<string, string?> BaseSettings(string database, string bootstrapToken, string pepper, string checkpointPath) => new()
+    public static Dictionary<string, string?> BaseSettings(string database, string redis, string redisPrefix, string bootstrapToken, string pepper, string checkpointPath) => new()
     {
         ["ConnectionStrings:llmsecops"] = database,
+        ["ConnectionStrings:redis"] = redis,
+        ["Redis:KeyPrefix"] = redisPrefix,
         ["ControlPlane:BootstrapAdminToken"] = bootstrapToken,
         ["Keys:Pepper"] = pepper,
         ["Listeners:Data:Address"] = "127.0.0.1",
@@ -65,13 +71,15 @@ public sealed class GatewayHost : IAsyncDisposable
 
     /// <summary>Starts a gateway on a fresh database unless <paramref name="database"/> is given.</summary>
     public static async Task<GatewayHost> StartAsync(string? database = null, IDictionary<string, string?>? settings = null, string? pepper = null,
-        string? bootstrapToken = null, string? checkpointPath = null)
+        string? bootstrapToken = null, string? checkpointPath = null, string? redis = null, string? redisPrefix = null)
     {
+        redis ??= await TestServers.RedisAsync();
+        redisPrefix ??= TestServers.NewKeyPrefix();
         database ??= await TestServers.NewDatabaseAsync();
         bootstrapToken ??= "boot_" + Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
         pepper ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         checkpointPath ??= Path.Combine(Path.GetTempPath(), "llmsecops-audit-" + Guid.NewGuid().ToString("N") + ".jsonl");
-        var all = BaseSettings(database, bootstrapToken, pepper, checkpointPath);
+        var all = BaseSettings(database, redis, redisPrefix, bootstrapToken, pepper, checkpointPath);
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
         {
             all[k] = v;
@@ -85,7 +93,7 @@ public sealed class GatewayHost : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Debug);
         });
         await app.StartAsync();
-        return new GatewayHost(app, bootstrapToken, logs, database, checkpointPath);
+        return new GatewayHost(app, bootstrapToken, logs, database, checkpointPath) { RedisPrefix = redisPrefix, Pepper = pepper };
     }
 
     /// <summary>A client for the admin listener with a bearer token (the bootstrap admin token by default).</summary>
