@@ -163,6 +163,9 @@ public sealed partial class RedisConnection : IAsyncDisposable
     internal Task<RedisValue> Send(RespBuffer command, string name, CancellationToken cancellationToken) =>
         _interactive.Send(command, name, _options.CommandTimeout, cancellationToken);
 
+    internal Task<T> Send<T>(RespBuffer command, string name, ReplyConverter<T> convert) =>
+        _interactive.Send(command, name, _options.CommandTimeout, convert);
+
     internal Task<RedisValue> SendBlocking(RespBuffer command, string name, TimeSpan maxBlock, CancellationToken cancellationToken)
     {
         var timeout = maxBlock + _options.CommandTimeout;

@@ -1,3 +1,4 @@
+using LlmSecOps.Redis.Connection;
 using LlmSecOps.Redis.Protocol;
 
 namespace LlmSecOps.Redis;
@@ -13,7 +14,7 @@ public sealed partial class RedisConnection
         cmd.WriteBulk(key);
         cmd.WriteBulk(field);
         cmd.WriteBulk(value);
-        return IsOne(Send(cmd, "HSET"));
+        return Send(cmd, "HSET", Replies.IsOne);
     }
 
     /// <summary><c>HSET key field value [field value ...]</c>; returns how many fields were new.</summary>
@@ -34,7 +35,7 @@ public sealed partial class RedisConnection
             cmd.WriteBulk(pair.Value);
         }
 
-        return AsInt64(Send(cmd, "HSET"));
+        return Send(cmd, "HSET", Replies.Int64);
     }
 
     /// <summary><c>HGET key field</c>; <see langword="null"/> when missing.</summary>
@@ -45,7 +46,7 @@ public sealed partial class RedisConnection
         cmd.WriteBulk("HGET"u8);
         cmd.WriteBulk(key);
         cmd.WriteBulk(field);
-        return AsString(Send(cmd, "HGET"));
+        return Send(cmd, "HGET", Replies.String);
     }
 
     /// <summary><c>HGETALL key</c>; empty when the key does not exist.</summary>
@@ -75,7 +76,7 @@ public sealed partial class RedisConnection
         cmd.WriteBulk(key);
         cmd.WriteBulk(field);
         cmd.WriteBulk(increment);
-        return AsInt64(Send(cmd, "HINCRBY"));
+        return Send(cmd, "HINCRBY", Replies.Int64);
     }
 
     /// <summary><c>HDEL key field...</c>; returns how many fields were removed.</summary>
@@ -95,6 +96,6 @@ public sealed partial class RedisConnection
             cmd.WriteBulk(field);
         }
 
-        return AsInt64(Send(cmd, "HDEL"));
+        return Send(cmd, "HDEL", Replies.Int64);
     }
 }

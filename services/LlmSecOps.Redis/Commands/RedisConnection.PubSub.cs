@@ -17,7 +17,7 @@ public sealed partial class RedisConnection
         cmd.WriteBulk("PUBLISH"u8);
         cmd.WriteBulk(channel);
         cmd.WriteBulk(message);
-        return AsInt64(Send(cmd, "PUBLISH"));
+        return Send(cmd, "PUBLISH", Replies.Int64);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using LlmSecOps.Redis.Connection;
 using LlmSecOps.Redis.Protocol;
 
 namespace LlmSecOps.Redis;
@@ -146,7 +147,7 @@ public sealed partial class RedisConnection
             cmd.WriteBulk(id);
         }
 
-        return AsInt64(Send(cmd, "XACK"));
+        return Send(cmd, "XACK", Replies.Int64);
     }
 
     /// <summary>
@@ -188,7 +189,7 @@ public sealed partial class RedisConnection
         cmd.WriteArrayHeader(2);
         cmd.WriteBulk("XLEN"u8);
         cmd.WriteBulk(stream);
-        return AsInt64(Send(cmd, "XLEN"));
+        return Send(cmd, "XLEN", Replies.Int64);
     }
 
     /// <summary><c>XPENDING stream group</c>: how many entries the group has read but not acknowledged.</summary>

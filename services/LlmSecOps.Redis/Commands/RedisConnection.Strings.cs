@@ -1,3 +1,4 @@
+using LlmSecOps.Redis.Connection;
 using LlmSecOps.Redis.Protocol;
 
 namespace LlmSecOps.Redis;
@@ -42,7 +43,7 @@ public sealed partial class RedisConnection
         cmd.WriteArrayHeader(2);
         cmd.WriteBulk("GET"u8);
         cmd.WriteBulk(key);
-        return AsString(Send(cmd, "GET"));
+        return Send(cmd, "GET", Replies.String);
     }
 
     /// <summary>
@@ -67,7 +68,7 @@ public sealed partial class RedisConnection
             cmd.WriteBulk(condition == RedisSetCondition.IfNotExists ? "NX"u8 : "XX"u8);
         }
 
-        return IsOk(Send(cmd, "SET"));
+        return Send(cmd, "SET", Replies.IsNotNull);
     }
 
     /// <summary>
@@ -86,7 +87,7 @@ public sealed partial class RedisConnection
         cmd.WriteBulk("INCRBY"u8);
         cmd.WriteBulk(key);
         cmd.WriteBulk(increment);
-        return AsInt64(Send(cmd, "INCRBY"));
+        return Send(cmd, "INCRBY", Replies.Int64);
     }
 
     /// <summary><c>DECRBY key decrement</c>; returns the new value.</summary>
@@ -97,7 +98,7 @@ public sealed partial class RedisConnection
         cmd.WriteBulk("DECRBY"u8);
         cmd.WriteBulk(key);
         cmd.WriteBulk(decrement);
-        return AsInt64(Send(cmd, "DECRBY"));
+        return Send(cmd, "DECRBY", Replies.Int64);
     }
 
     /// <summary><c>PEXPIRE key ms</c>; <see langword="false"/> when the key does not exist.</summary>
@@ -108,7 +109,7 @@ public sealed partial class RedisConnection
         cmd.WriteBulk("PEXPIRE"u8);
         cmd.WriteBulk(key);
         cmd.WriteBulk(ToPositiveMilliseconds(ttl, nameof(ttl)));
-        return IsOne(Send(cmd, "PEXPIRE"));
+        return Send(cmd, "PEXPIRE", Replies.IsOne);
     }
 
     /// <summary><c>PTTL key</c>: the remaining time to live, or <see langword="null"/> when the key is missing or has none.</summary>
@@ -138,7 +139,7 @@ public sealed partial class RedisConnection
             cmd.WriteBulk(key);
         }
 
-        return AsInt64(Send(cmd, "DEL"));
+        return Send(cmd, "DEL", Replies.Int64);
     }
 
     /// <summary><c>EXISTS key</c>.</summary>
@@ -148,7 +149,7 @@ public sealed partial class RedisConnection
         cmd.WriteArrayHeader(2);
         cmd.WriteBulk("EXISTS"u8);
         cmd.WriteBulk(key);
-        return IsOne(Send(cmd, "EXISTS"));
+        return Send(cmd, "EXISTS", Replies.IsOne);
     }
 
     internal static long ToPositiveMilliseconds(TimeSpan value, string name)
@@ -157,11 +158,5 @@ public sealed partial class RedisConnection
         return ms > 0 ? ms : throw new ArgumentOutOfRangeException(name, value, "Must be positive.");
     }
 
-    internal static async Task<string?> AsString(Task<RedisValue> reply) => (await reply).AsString();
-
     internal static async Task<long> AsInt64(Task<RedisValue> reply) => (await reply).AsInt64();
-
-    internal static async Task<bool> IsOne(Task<RedisValue> reply) => (await reply).AsInt64() == 1;
-
-    internal static async Task<bool> IsOk(Task<RedisValue> reply) => !(await reply).IsNull;
 }

@@ -72,24 +72,28 @@ internal sealed class RedisLane : IAsyncDisposable
     }
 
     /// <summary>Sends a command built in <paramref name="command"/> on the current socket.</summary>
-    public Task<RedisValue> Send(RespBuffer command, string name, TimeSpan timeout, CancellationToken ct = default)
+    public Task<RedisValue> Send(RespBuffer command, string name, TimeSpan timeout, CancellationToken ct = default) =>
+        Send(command, name, timeout, Replies.Raw, ct);
+
+    /// <summary>Sends a command whose reply is converted by <paramref name="convert"/> on completion.</summary>
+    public Task<T> Send<T>(RespBuffer command, string name, TimeSpan timeout, ReplyConverter<T> convert, CancellationToken ct = default)
     {
         var socket = Volatile.Read(ref _socket);
         if (socket is null)
         {
-            return Task.FromException<RedisValue>(NotConnected());
+            return Task.FromException<T>(NotConnected());
         }
 
-        var op = new PendingOperation(name, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
+        var op = new PendingOperation<T>(name, Environment.TickCount64 + (long)timeout.TotalMilliseconds, convert);
         if (!socket.TryEnqueue(command, op))
         {
-            return Task.FromException<RedisValue>(NotConnected());
+            return Task.FromException<T>(NotConnected());
         }
 
         if (ct.CanBeCanceled)
         {
             // The operation stays queued so its reply is still consumed by it; only the caller stops waiting.
-            var registration = ct.UnsafeRegister(static s => ((PendingOperation)s!).TrySetCanceled(), op);
+            var registration = ct.UnsafeRegister(static s => ((IPendingOperation)s!).Cancel(), op);
             op.Task.ContinueWith(
                 static (_, r) => ((CancellationTokenRegistration)r!).Dispose(),
                 registration,
@@ -104,7 +108,7 @@ internal sealed class RedisLane : IAsyncDisposable
     /// <summary>Sends on a given socket (handshake and re-subscription, before the socket is current).</summary>
     public Task<RedisValue> SendOn(RespSocket socket, RespBuffer command, string name)
     {
-        var op = new PendingOperation(name, Environment.TickCount64 + (long)_options.ConnectTimeout.TotalMilliseconds);
+        var op = new PendingOperation<RedisValue>(name, Environment.TickCount64 + (long)_options.ConnectTimeout.TotalMilliseconds, Replies.Raw);
         return socket.TryEnqueue(command, op)
             ? op.Task
             : Task.FromException<RedisValue>(socket.FaultException ?? NotConnected());
@@ -413,7 +417,7 @@ internal sealed class RedisLane : IAsyncDisposable
             var cmd = RespBuffer.RentScratch();
             cmd.WriteArrayHeader(1);
             cmd.WriteBulk("PING"u8);
-            var op = new PendingOperation("PING", now + commandTimeoutMs);
+            var op = new PendingOperation<RedisValue>("PING", now + commandTimeoutMs, Replies.Raw);
             if (socket.TryEnqueue(cmd, op))
             {
                 // Keep-alive result is only observed to keep the task from going unobserved.

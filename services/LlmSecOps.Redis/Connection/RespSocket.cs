@@ -10,7 +10,7 @@ namespace LlmSecOps.Redis.Connection;
 
 /// <summary>
 /// One TCP (or TLS) connection, from connect to death; never reused. Commands are appended to an output buffer
-/// and their <see cref="PendingOperation"/> to a FIFO queue under one lock, so wire order and queue order agree.
+/// and their <see cref="IPendingOperation"/> to a FIFO queue under one lock, so wire order and queue order agree.
 /// A writer loop sends whatever accumulated in one write (pipelining/batching); a reader loop parses replies and
 /// completes the queue head. Any I/O or protocol failure faults the socket: every pending operation fails with
 /// <see cref="RedisConnectionException"/> and the owner is told to reconnect with a new socket and a new queue.
@@ -18,7 +18,7 @@ namespace LlmSecOps.Redis.Connection;
 internal sealed class RespSocket : IDisposable
 {
     private readonly Lock _lock = new();
-    private readonly ConcurrentQueue<PendingOperation> _pending = new();
+    private readonly ConcurrentQueue<IPendingOperation> _pending = new();
     private readonly SemaphoreSlim _writeSignal = new(0);
     private readonly Socket _socket;
     private readonly Stream _stream;
@@ -94,7 +94,7 @@ internal sealed class RespSocket : IDisposable
     }
 
     /// <summary>Queues a command built in <paramref name="command"/>; false if the socket is already dead.</summary>
-    public bool TryEnqueue(RespBuffer command, PendingOperation operation)
+    public bool TryEnqueue(RespBuffer command, IPendingOperation operation)
     {
         bool signal;
         lock (_lock)
@@ -124,14 +124,14 @@ internal sealed class RespSocket : IDisposable
     /// </summary>
     public string? ExpireOverdue(long now, TimeSpan timeout)
     {
-        if (!_pending.TryPeek(out var head) || (head.DeadlineTicks > now && !head.Task.IsCompleted))
+        if (!_pending.TryPeek(out var head) || (head.DeadlineTicks > now && !head.IsCompleted))
         {
             return null;
         }
 
         foreach (var op in _pending)
         {
-            if (op.Task.IsCompleted)
+            if (op.IsCompleted)
             {
                 continue;
             }
@@ -141,7 +141,7 @@ internal sealed class RespSocket : IDisposable
                 break;
             }
 
-            op.TrySetException(new RedisTimeoutException(
+            op.Fail(new RedisTimeoutException(
                 $"Redis at {_endPoint} did not answer {op.Command} in time (command timeout {timeout.TotalMilliseconds:0} ms, " +
                 $"{_pending.Count} commands in flight). The connection is kept; the late reply will be discarded."));
         }
@@ -179,7 +179,7 @@ internal sealed class RespSocket : IDisposable
         _socket.Dispose();
         while (_pending.TryDequeue(out var op))
         {
-            op.TrySetException(error);
+            op.Fail(error);
         }
 
         _writeSignal.Release();
