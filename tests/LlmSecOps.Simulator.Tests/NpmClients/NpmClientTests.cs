@@ -24,6 +24,7 @@ public sealed class NpmClientTests
         {
             ["LLM_BASE_URL"] = sim.BaseAddress.ToString().TrimEnd('/'),
             ["LLM_API_KEY"] = apiKey,
+            ["LLM_EXPECT_MANAGEMENT"] = "allowed",
         });
 
         Assert.True(exitCode == 0, $"node --test failed (exit code {exitCode}):\n{output}");
@@ -32,6 +33,8 @@ public sealed class NpmClientTests
         var requests = sim.State.Requests.Snapshot();
         Assert.Contains(requests, r => r.Header("User-Agent")?.StartsWith("ollama-js/", StringComparison.Ordinal) == true && r.Path == "/api/chat");
         Assert.Contains(requests, r => r.Header("User-Agent")?.StartsWith("OpenAI/JS", StringComparison.Ordinal) == true && r.Path == "/v1/chat/completions");
+        Assert.Contains(requests, r => r.Method == "POST" && r.Path == "/api/pull");
+        Assert.Contains(requests, r => r.Method == "DELETE" && r.Path == "/api/delete");
         Assert.All(requests, r => Assert.Equal("Bearer " + apiKey, r.Header("Authorization")));
     }
 
