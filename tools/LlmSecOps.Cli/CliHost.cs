@@ -33,10 +33,22 @@ public sealed class CliHost
     /// <summary>The real process: console streams, process environment.</summary>
     public static CliHost FromProcess()
     {
-        var error = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        // Colours and styles only on a terminal: piped output (scripts, `| less`, CI logs) stays plain text.
+        var output = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Out),
+            Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
+        var error = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Error),
+            Ansi = Console.IsErrorRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = Console.IsErrorRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
         return new CliHost
         {
-            Out = AnsiConsole.Console,
+            Out = output,
             OutWriter = Console.Out,
             Error = error,
             ErrorWriter = Console.Error,

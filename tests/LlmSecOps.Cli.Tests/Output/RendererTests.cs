@@ -97,6 +97,19 @@ public sealed class RendererTests
     }
 
     [Fact]
+    public void NestedObjectsAreShownAsDottedFieldRows()
+    {
+        var (renderer, stdout, _) = Create(json: false);
+        using var document = JsonDocument.Parse("""{"id":"ten_1","budget":{"dailyTokens":1000,"monthlyTokens":null},"tier":"default"}""");
+        renderer.Object(document.RootElement, "Tenant", "id", "tier");
+        var rows = stdout.ToString().Split('\n').Select(l => string.Join(' ', l.Split('│', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))).ToList();
+        Assert.Contains("budget.dailyTokens 1000", rows);
+        Assert.Contains("budget.monthlyTokens -", rows);
+        Assert.True(rows.IndexOf("id ten_1") < rows.IndexOf("tier default"));
+        Assert.True(rows.IndexOf("tier default") < rows.IndexOf("budget.dailyTokens 1000"));
+    }
+
+    [Fact]
     public void AnEmptyListPrintsTheEmptyMessage()
     {
         var (renderer, stdout, _) = Create(json: false);

@@ -53,7 +53,18 @@ public sealed class Renderer(CliHost host, bool json)
 
         foreach (var (name, value) in Ordered(obj, first))
         {
-            table.AddRow(new Text(name), new Text(Format(value)));
+            // One level of nesting (policy, budget, revocation) reads better as dotted rows than as inline JSON.
+            if (value.ValueKind == JsonValueKind.Object && value.EnumerateObject().Any())
+            {
+                foreach (var inner in value.EnumerateObject())
+                {
+                    table.AddRow(new Text($"{name}.{inner.Name}"), new Text(Format(inner.Value)));
+                }
+            }
+            else
+            {
+                table.AddRow(new Text(name), new Text(Format(value)));
+            }
         }
 
         Host.Out.Write(table);
