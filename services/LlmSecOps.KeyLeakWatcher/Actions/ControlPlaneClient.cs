@@ -54,7 +54,7 @@ public sealed class ControlPlaneClient(HttpClient http)
     }
 
     /// <summary>Revokes a key (idempotent on the control plane's side); returns its state afterwards.</summary>
-    public async Task<KeyStatus?> RevokeAsync(string keyId, string reason, string evidence, CancellationToken cancellationToken)
+    public async Task<KeyStatus?> RevokeAsync(string keyId, string reason, object evidence, CancellationToken cancellationToken)
     {
         using var response = await http.PostAsJsonAsync(
             $"/admin/keys/{Uri.EscapeDataString(keyId)}/revoke",

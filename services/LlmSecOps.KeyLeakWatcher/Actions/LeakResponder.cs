@@ -73,7 +73,7 @@ public sealed partial class LeakResponder(ControlPlaneClient? controlPlane, IFin
             }
 
             var evidence = Evidence(finding);
-            var after = await controlPlane.RevokeAsync(status.KeyId, $"leaked: found in {finding.SourceKind} at {finding.Location}", evidence, cancellationToken);
+            var after = await controlPlane.RevokeAsync(status.KeyId, Bound($"Leaked: found by the key-leak watcher in {finding.SourceKind} at {finding.Location}", 900), evidence, cancellationToken);
             LogRevoked(logger, status.KeyId, status.TenantId, finding.Location);
             return (FindingOutcome.Revoked, after ?? status, null);
         }
@@ -84,28 +84,39 @@ public sealed partial class LeakResponder(ControlPlaneClient? controlPlane, IFin
         }
     }
 
-    /// <summary>Where the key was found, with commit/author/notes: what the owner needs to clean up.</summary>
-    private static string Evidence(Finding finding)
+    /// <summary>Where the key was found, with commit/author/notes: what the owner needs to clean up (bounded in size).</summary>
+    private static Dictionary<string, object> Evidence(Finding finding)
     {
-        var parts = new List<string> { $"{finding.SourceKind}: {finding.Location}" };
         var c = finding.Context;
-        if (c.Commit is not null)
+        var evidence = new Dictionary<string, object>
         {
-            parts.Add($"commit {c.Commit}");
+            ["watcher"] = "key-leak-watcher",
+            ["sourceKind"] = finding.SourceKind,
+            ["location"] = Bound(finding.Location, 2000),
+            ["tokenHash"] = finding.TokenHash,
+            ["foundAt"] = DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        };
+        AddIf(evidence, "path", c.Path, 1000);
+        AddIf(evidence, "commit", c.Commit, 64);
+        AddIf(evidence, "author", c.Author, 300);
+        AddIf(evidence, "note", c.Note, 1000);
+        if (c.Line is { } line)
+        {
+            evidence["line"] = line;
         }
 
-        if (c.Author is not null)
-        {
-            parts.Add($"author {c.Author}");
-        }
-
-        if (c.Note is not null)
-        {
-            parts.Add(c.Note);
-        }
-
-        return string.Join("; ", parts);
+        return evidence;
     }
+
+    private static void AddIf(Dictionary<string, object> evidence, string name, string? value, int max)
+    {
+        if (value is not null)
+        {
+            evidence[name] = Bound(value, max);
+        }
+    }
+
+    private static string Bound(string value, int max) => value.Length <= max ? value : value[..(max - 1)] + "…";
 
     [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Leaked key {KeyId} of tenant {TenantId} revoked; found at {Location}")]
     private static partial void LogRevoked(ILogger logger, string keyId, string? tenantId, string location);

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using LlmSecOps.Contracts.Keys;
+using LlmSecOps.KeyLeakWatcher.Cli;
+using LlmSecOps.KeyLeakWatcher.Tests.Fixtures;
+using LlmSecOps.KeyLeakWatcher.Tests.Partner;
+using LlmSecOps.KeyLeakWatcher.Watch;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+using Xunit.Abstractions;
+
+namespace LlmSecOps.KeyLeakWatcher.Tests.EndToEnd;
+
+/// <summary>
+/// Against the REAL control plane (the gateway's admin API started in-process on real Postgres and Redis): keys
+/// issued by it, leaked into real fixtures, are found, looked up by token hash and revoked with source "leak"; keys
+/// that were not leaked, were already revoked or were never issued are left alone; a repeat acts once.
+/// </summary>
+public sealed class LeakRevocationTests(ITestOutputHelper output)
+{
+    private static IAnsiConsole Quiet(StringWriter writer)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 250;
+        return console;
+    }
+
+    [Fact]
+    public async Task ActiveKeysLeakedIntoGitNpmAndImagesAreRevokedAndNothingElseIs()
+    {
+        await using var controlPlane = await ControlPlaneHost.StartAsync();
+        var tenant = await controlPlane.CreateTenantAsync("leaky-co");
+        var inGit = await controlPlane.IssueKeyAsync(tenant);
+        var inNpm = await controlPlane.IssueKeyAsync(tenant);
+        var inLayer = await controlPlane.IssueKeyAsync(tenant);
+        var inEnv = await controlPlane.IssueKeyAsync(tenant);
+        var alreadyRevoked = await controlPlane.IssueKeyAsync(tenant);
+        var notLeaked = await controlPlane.IssueKeyAsync(tenant);
+        await controlPlane.RevokeAsync(alreadyRevoked.Id, "rotated by the owner");
+        var neverIssued = ApiKey.Create();
+        var serviceToken = await controlPlane.IssueServiceTokenAsync();
+
+        using var temp = new TempFolder();
+        var repo = temp.Combine("repo");
+        Directory.CreateDirectory(repo);
+        Tools.Git(repo, "init", "-q");
+        temp.Write("repo/deploy/.env", $"MODEL=llama3\nLSO_KEY={inGit.Key}\nOLD={alreadyRevoked.Key}\n");
+        temp.Write("repo/docs.md", $"Example: {TestKeys.BadChecksum()} or {neverIssued}\n");
+        Tools.Git(repo, "add", "-A");
+        Tools.Git(repo, "commit", "-q", "-m", "deploy config");
+        Tools.Git(repo, "rm", "-q", "deploy/.env");
+        Tools.Git(repo, "commit", "-q", "-m", "remove secrets");
+        temp.Write("sdk-9.9.9/lib/index.js", $"exports.key = '{inNpm.Key}';\n");
+        Tools.Run(temp.Path, "tar", "-czf", "sdk-9.9.9.tgz", "sdk-9.9.9");
+        new ImageTarBuilder()
+            .Layer(l => l.File("etc/app.env", $"KEY={inLayer.Key}\n"))
+            .Layer(l => l.Whiteout("etc/app.env"), "gzip")
+            .Env($"LSO_KEY={inEnv.Key}")
+            .WriteOci(temp.Combine("image.tar"));
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ControlPlane:BaseUrl"] = controlPlane.AdminUrl,
+            ["ControlPlane:Token"] = serviceToken,
+            ["ConnectionStrings:llmsecops"] = controlPlane.Database,
+        }).Build();
+        var console = new StringWriter();
+        var exits = new List<int>();
+        foreach (var (kind, target) in new[] { ("git", repo), ("npm", temp.Combine("sdk-9.9.9.tgz")), ("image", temp.Combine("image.tar")) })
+        {
+            exits.Add(await ScanCommand.RunAsync(["scan", kind, target], Quiet(console), configuration));
+        }
+
+        output.WriteLine(console.ToString());
+        Assert.Equal([ScanCommand.ActiveKeysFound, ScanCommand.ActiveKeysFound, ScanCommand.ActiveKeysFound], exits);
+        foreach (var leaked in new[] { inGit, inNpm, inLayer, inEnv })
+        {
+            var key = await controlPlane.GetKeyAsync(leaked.Id);
+            Assert.Equal("revoked", key.GetProperty("status").GetString());
+            var revocation = key.GetProperty("revocation");
+            Assert.Equal("leak", revocation.GetProperty("source").GetString());
+            Assert.Equal("key-leak-watcher", revocation.GetProperty("evidence").GetProperty("watcher").GetString());
+            var incident = Assert.Single(await controlPlane.IncidentsAsync(leaked.Id));
+            Assert.Equal("leak", incident.GetProperty("source").GetString());
+        }
+
+        var gitEvidence = (await controlPlane.GetKeyAsync(inGit.Id)).GetProperty("revocation").GetProperty("evidence");
+        Assert.Equal(Tools.Git(repo, "rev-parse", "HEAD~1"), gitEvidence.GetProperty("commit").GetString());
+        Assert.Equal("Test Author <author@example.test>", gitEvidence.GetProperty("author").GetString());
+        Assert.StartsWith("image.tar!layer sha256:", (await controlPlane.GetKeyAsync(inLayer.Id)).GetProperty("revocation").GetProperty("evidence").GetProperty("location").GetString(), StringComparison.Ordinal);
+
+        Assert.Equal("active", (await controlPlane.GetKeyAsync(notLeaked.Id)).GetProperty("status").GetString());
+        var before = await controlPlane.GetKeyAsync(alreadyRevoked.Id);
+        Assert.Equal("rotated by the owner", before.GetProperty("revocation").GetProperty("reason").GetString());
+        Assert.Empty(await controlPlane.IncidentsAsync(alreadyRevoked.Id));
+
+        // The same findings again: nothing is done twice, and nothing active is left.
+        var again = await ScanCommand.RunAsync(["scan", "git", repo], Quiet(console), configuration);
+        Assert.Equal(ScanCommand.Clean, again);
+        Assert.Single(await controlPlane.IncidentsAsync(inGit.Id));
+        var outcomes = await OutcomesAsync(controlPlane.Database);
+        Assert.Equal("revoked", outcomes[inGit.Id]);
+        Assert.Equal("already_revoked", outcomes[alreadyRevoked.Id]);
+        Assert.Equal("unknown", outcomes[neverIssued.Substring(9, 12)]);
+        Assert.DoesNotContain(outcomes.Keys, id => id == notLeaked.Id);
+    }
+
+    [Fact]
+    public async Task APartnerAlertRevokesAnActiveKeyWithinASecondAndActsOnceWhenRepeated()
+    {
+        await using var controlPlane = await ControlPlaneHost.StartAsync();
+        var tenant = await controlPlane.CreateTenantAsync("partner-co");
+        var leaked = await controlPlane.IssueKeyAsync(tenant);
+        var bystander = await controlPlane.IssueKeyAsync(tenant);
+        var unknown = ApiKey.Create();
+        using var github = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var temp = new TempFolder();
+        var keyId = "github-test-key";
+        var keysFile = temp.Write("keys.json", GitHubPartnerEndpointTests.KeysDocument((keyId, github)));
+        await using var watcher = await WatcherHost.StartAsync(new()
+        {
+            ["ControlPlane:BaseUrl"] = controlPlane.AdminUrl,
+            ["ControlPlane:Token"] = await controlPlane.IssueServiceTokenAsync(),
+            ["GitHubPartner:PublicKeysFile"] = keysFile,
+        });
+        var body = JsonSerializer.Serialize(new[]
+        {
+            new { token = leaked.Key, type = "llmsecops_api_key", url = "https://github.com/octo/app/blob/1a2b/.env", source = "content" },
+            new { token = unknown, type = "llmsecops_api_key", url = "https://gist.github.com/x/1", source = "gist" },
+        });
+
+        // Warm the connection pools once with a harmless alert so the figure measures the protocol, not JIT.
+        using (await watcher.Client.SendAsync(GitHubPartnerEndpointTests.Signed("[]", keyId, github)))
+        {
+        }
+
+        var clock = Stopwatch.StartNew();
+        using var response = await watcher.Client.SendAsync(GitHubPartnerEndpointTests.Signed(body, keyId, github));
+        var status = (await controlPlane.GetKeyAsync(leaked.Id)).GetProperty("status").GetString();
+        clock.Stop();
+        output.WriteLine($"POST to revoked (answer received, control plane says revoked): {clock.Elapsed.TotalMilliseconds:F1} ms");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("revoked", status);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+        var labels = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.EnumerateArray().ToList();
+        Assert.Equal("true_positive", labels[0].GetProperty("label").GetString());
+        Assert.Equal(ApiKey.TokenHash(leaked.Key), labels[0].GetProperty("token_hash").GetString());
+        Assert.Equal("false_positive", labels[1].GetProperty("label").GetString());
+
+        using var repeat = await watcher.Client.SendAsync(GitHubPartnerEndpointTests.Signed(body, keyId, github));
+        Assert.Equal(HttpStatusCode.OK, repeat.StatusCode);
+        Assert.Equal("true_positive", JsonDocument.Parse(await repeat.Content.ReadAsStringAsync()).RootElement[0].GetProperty("label").GetString());
+        Assert.Single(await controlPlane.IncidentsAsync(leaked.Id));
+        Assert.Equal("active", (await controlPlane.GetKeyAsync(bystander.Id)).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task WatchModeRevokesAKeyPushedToAWatchedRepositoryOnTheNextRound()
+    {
+        await using var controlPlane = await ControlPlaneHost.StartAsync();
+        var tenant = await controlPlane.CreateTenantAsync("watched-co");
+        var early = await controlPlane.IssueKeyAsync(tenant);
+        var late = await controlPlane.IssueKeyAsync(tenant);
+        using var temp = new TempFolder();
+        var origin = temp.Combine("origin");
+        Directory.CreateDirectory(origin);
+        Tools.Git(origin, "init", "-q");
+        temp.Write("origin/readme", "hello\n");
+        Tools.Git(origin, "add", "-A");
+        Tools.Git(origin, "commit", "-q", "-m", "init");
+        await using var watcher = await WatcherHost.StartAsync(new()
+        {
+            ["ControlPlane:BaseUrl"] = controlPlane.AdminUrl,
+            ["ControlPlane:Token"] = await controlPlane.IssueServiceTokenAsync(),
+            ["GitHubPartner:PublicKeysFile"] = temp.Write("keys.json", "{\"public_keys\":[]}"),
+            ["Watch:Interval"] = "01:00:00",
+            ["Watch:MirrorDirectory"] = temp.Combine("mirrors"),
+            ["Watch:Sources:0:Kind"] = "git",
+            ["Watch:Sources:0:Target"] = "file://" + origin,
+        });
+        var watch = watcher.App.Services.GetRequiredService<WatchService>();
+        await WaitForAsync(() => watch.Rounds >= 1);
+        Assert.Equal("active", (await controlPlane.GetKeyAsync(early.Id)).GetProperty("status").GetString());
+
+        temp.Write("origin/config.yml", $"api_key: {late.Key}\n");
+        Tools.Git(origin, "add", "-A");
+        Tools.Git(origin, "commit", "-q", "-m", "config");
+        await watch.RunRoundAsync(CancellationToken.None);
+
+        Assert.Equal("revoked", (await controlPlane.GetKeyAsync(late.Id)).GetProperty("status").GetString());
+        Assert.Equal("active", (await controlPlane.GetKeyAsync(early.Id)).GetProperty("status").GetString());
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<Dictionary<string, string>> OutcomesAsync(string database)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT key_id, outcome FROM watcher.findings", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var outcomes = new Dictionary<string, string>();
+        while (await reader.ReadAsync())
+        {
+            outcomes[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        return outcomes;
+    }
+}
