@@ -30,11 +30,10 @@ internal sealed class GenerationRun
         _context = context;
         _switches = state.Switches;
         _logger = state.Logger;
-        var switches = _switches;
         _start = start;
-        _pacer = new Pacer(start, switches.FirstTokenDelayMs, switches.TokensPerSecond);
-        NaturalLength = switches.CompletionTokens;
-        if (limit is { } max && !switches.IgnoreMaxTokens && max < NaturalLength)
+        _pacer = new Pacer(start, _switches.FirstTokenDelayMs, _switches.TokensPerSecond);
+        NaturalLength = _switches.CompletionTokens;
+        if (limit is { } max && !_switches.IgnoreMaxTokens && max < NaturalLength)
         {
             Count = (int)Math.Max(max, 0);
             FinishReason = "length";
