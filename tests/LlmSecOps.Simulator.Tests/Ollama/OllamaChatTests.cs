@@ -140,6 +140,23 @@ public sealed class OllamaChatTests
     }
 
     [Fact]
+    public async Task TheSameConversationGetsTheSameTextInEveryProcessAndThroughBothApis()
+    {
+        // A golden value: the generator must not depend on per-process state (e.g. randomised string hashing).
+        const string Expected = "Chunks is upstream while it that upstream window simulated quick. With that";
+        await using var sim = await SimulatorHost.StartAsync();
+        using var client = SimTest.Client(sim);
+
+        var ollama = await (await client.PostJsonAsync("/api/chat",
+            """{"model":"llama3.2:1b","stream":false,"messages":[{"role":"user","content":"hello"}],"options":{"num_predict":12}}""")).JsonAsync();
+        var openai = await (await client.PostJsonAsync("/v1/chat/completions",
+            """{"model":"llama3.2:1b","messages":[{"role":"user","content":"hello"}],"max_tokens":12}""")).JsonAsync();
+
+        Assert.Equal(Expected, (string?)ollama["message"]!["content"]);
+        Assert.Equal(Expected, (string?)openai["choices"]![0]!["message"]!["content"]);
+    }
+
+    [Fact]
     public async Task UnknownModelGetsOllamas404Message()
     {
         await using var sim = await SimulatorHost.StartAsync();

@@ -44,6 +44,7 @@ public sealed partial class OllamaModelRoutesTests
         using var missing = await client.PostJsonAsync("/api/show", """{"model":"nope"}""");
         var version = await (await client.GetAsync("/api/version")).JsonAsync();
         var root = await client.GetStringAsync("/");
+        using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/api/version"));
 
         Assert.Equal(["license", "modelfile", "parameters", "template", "details", "model_info", "capabilities", "modified_at"], show.Names());
         Assert.Equal("qwen2", (string?)show["details"]!["family"]);
@@ -54,6 +55,7 @@ public sealed partial class OllamaModelRoutesTests
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Matches(@"^\d+\.\d+\.\d+$", (string?)version["version"]);
         Assert.Equal("Ollama is running", root);
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
     }
 
     [Fact]

@@ -23,14 +23,15 @@ internal static class OllamaModelEndpoints
             context.Response.ContentType = "text/plain; charset=utf-8";
             return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : context.Response.WriteAsync("Ollama is running");
         });
-        app.MapGet("/api/version", static context =>
+        // Ollama answers HEAD as well as GET on /, /api/version and /api/tags (clients use it as a liveness probe).
+        app.MapMethods("/api/version", ["GET", "HEAD"], static context =>
             JsonOutput.WriteAsync(context, 200, context.RequestServices.GetRequiredService<SimulatorState>().Options.Version, static (w, v) =>
             {
                 w.WriteStartObject();
                 w.WriteString("version"u8, v);
                 w.WriteEndObject();
             }));
-        app.MapGet("/api/tags", TagsAsync);
+        app.MapMethods("/api/tags", ["GET", "HEAD"], TagsAsync);
         app.MapPost("/api/show", ShowAsync);
         app.MapGet("/api/ps", PsAsync);
         app.MapPost("/api/pull", PullAsync);
