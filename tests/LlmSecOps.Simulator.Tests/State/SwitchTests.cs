@@ -108,7 +108,7 @@ public sealed class SwitchTests
         using var client = SimTest.Client(sim);
         sim.State.UpdateSwitches(s => s with { StallMidStreamAfterTokens = 2 });
 
-        var (lines, error) = await ReadLinesAsync(client, "/api/chat", OllamaChat, TimeSpan.FromMilliseconds(800));
+        var (lines, error) = await ReadLinesAsync(client, "/api/chat", OllamaChat, TimeSpan.FromSeconds(2));
 
         Assert.Equal(2, lines.Count);
         Assert.IsAssignableFrom<OperationCanceledException>(error); // still open, nothing more came: our own timeout ended it
