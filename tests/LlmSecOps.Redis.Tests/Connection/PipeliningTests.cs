@@ -79,6 +79,37 @@ public sealed class PipeliningTests
     }
 
     [Fact(Timeout = TestTimeouts.Test)]
+    public async Task CancelledCommandsStillConsumeTheirOwnRepliesSoLaterCommandsStayInStep()
+    {
+        await using var redis = await RedisConnection.ConnectAsync(await TestServers.RedisAsync());
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        var mixed = new List<(Task<RedisValue> Task, string? Expected)>();
+        for (var i = 0; i < 2000; i++)
+        {
+            // Every other command's caller gives up at once; its reply still arrives and must be absorbed by it.
+            var payload = "p" + i;
+            mixed.Add(i % 2 == 0
+                ? (redis.ExecuteAsync("ECHO", [payload], cancelled.Token), null)
+                : (redis.ExecuteAsync("ECHO", payload), payload));
+        }
+
+        foreach (var (task, expected) in mixed)
+        {
+            if (expected is null)
+            {
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task);
+            }
+            else
+            {
+                Assert.Equal(expected, (await task).AsString());
+            }
+        }
+
+        Assert.Equal("after", (await redis.ExecuteAsync("ECHO", "after")).AsString());
+    }
+
+    [Fact(Timeout = TestTimeouts.Test)]
     public async Task LargeValuesSplitAcrossReadsAreReassembled()
     {
         var p = TestServers.NewKeyPrefix();
