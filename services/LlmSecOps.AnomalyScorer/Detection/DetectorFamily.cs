@@ -9,8 +9,13 @@ public enum DetectorFamily
     /// <summary>Request and token rates: burst (spike) and change-point.</summary>
     Volume,
 
-    /// <summary>Where calls come from: new country, several countries, impossible travel, new networks.</summary>
+    /// <summary>Which country calls come from: new country, share of calls from new countries, several countries
+    /// within an hour, impossible travel.</summary>
     Origin,
+
+    /// <summary>Which networks (/24, /48) calls come from: never-seen networks and their share of calls. On its own
+    /// or with volume this is what scaling out looks like, so it only counts towards revocation with max-tokens.</summary>
+    Network,
 
     /// <summary>max_tokens at the cap and completions cut by length.</summary>
     MaxTokens,

@@ -61,17 +61,38 @@ public sealed class ScoringOptions
     /// <summary>Flag when the Fisher combination of all families is at or under this. Default 1e-9.</summary>
     public double CombinedFlagP { get; set; } = 1e-9;
 
-    /// <summary>Two families must both have fired within this many minutes to revoke. Default 60.</summary>
+    /// <summary>The origin or network family supports a revocation when its smallest p-value in the agreement window
+    /// is at most this. Default 1e-6 (every family re-tests on each call, so single-test thresholds would be far too loose).</summary>
+    public double SupportP { get; set; } = 1e-6;
+
+    /// <summary>The volume and max-tokens families, which test on every call and so test many times, support a
+    /// revocation only at or under this. Default 1e-6.</summary>
+    public double FrequentTestSupportP { get; set; } = 1e-6;
+
+    /// <summary>Revoke when two supporting families' Fisher combination is at most this. Default 1e-10.</summary>
+    public double RevokeCombinedP { get; set; } = 1e-10;
+
+    /// <summary>Hard rule (concurrent use from a new country): impossible-travel jumps within an hour that involve a
+    /// country first used in the last 24 hours. Default 5.</summary>
+    public int ConcurrentNewCountryJumps { get; set; } = 5;
+
+    /// <summary>Two families must both support a revocation within this many minutes. Default 60.</summary>
     public int AgreementWindowMinutes { get; set; } = 60;
 
     /// <summary>At most one flag incident per key per this many minutes. Default 360.</summary>
     public int FlagCooldownMinutes { get; set; } = 360;
 
-    /// <summary>An alert episode that lasts this long is accepted as the key's new normal. Default 6.</summary>
-    public int RegimeAcceptanceHours { get; set; } = 6;
+    /// <summary>An alert episode that lasts this long is accepted as the key's new normal. Default 24.</summary>
+    public int RegimeAcceptanceHours { get; set; } = 24;
 
     /// <summary>Hours after a key's first event during which origin is only learned, not scored. Default 24.</summary>
     public int OriginLearningHours { get; set; } = 24;
+
+    /// <summary>... or until the key has made this many calls, whichever comes first. Default 20.</summary>
+    public int OriginLearningEvents { get; set; } = 20;
+
+    /// <summary>Hard rule (concurrent use from a new country), slow variant: jumps within 24 hours. Default 10.</summary>
+    public int ConcurrentNewCountryJumpsPerDay { get; set; } = 10;
 
     /// <summary>Travel faster than this between two countries' centroids is impossible. Default 900 km/h.</summary>
     public double ImpossibleSpeedKmh { get; set; } = 900;
@@ -143,6 +164,12 @@ public sealed class ScoringOptionsValidator : IValidateOptions<ScoringOptions>
         Probability(nameof(options.MaxTokensAlertP), options.MaxTokensAlertP);
         Probability(nameof(options.PopulationAlertP), options.PopulationAlertP);
         Probability(nameof(options.CombinedFlagP), options.CombinedFlagP);
+        Probability(nameof(options.SupportP), options.SupportP);
+        Probability(nameof(options.FrequentTestSupportP), options.FrequentTestSupportP);
+        Probability(nameof(options.RevokeCombinedP), options.RevokeCombinedP);
+        Positive(nameof(options.ConcurrentNewCountryJumps), options.ConcurrentNewCountryJumps);
+        Positive(nameof(options.ConcurrentNewCountryJumpsPerDay), options.ConcurrentNewCountryJumpsPerDay);
+        Positive(nameof(options.OriginLearningEvents), options.OriginLearningEvents);
         Probability(nameof(options.MaxTokensMinBaseShare), options.MaxTokensMinBaseShare);
         Probability(nameof(options.MaxTokensCapShare), options.MaxTokensCapShare);
         Positive(nameof(options.PriorWeight), options.PriorWeight);

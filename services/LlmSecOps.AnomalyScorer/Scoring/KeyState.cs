@@ -8,7 +8,7 @@ namespace LlmSecOps.AnomalyScorer.Scoring;
 /// <summary>Everything the scorer remembers about one key.</summary>
 public sealed class KeyState
 {
-    internal const int FamilyCount = 4;
+    internal const int FamilyCount = 5;
 
     internal KeyState(string keyId, string tenantId, ScoringOptions options)
     {
@@ -43,7 +43,7 @@ public sealed class KeyState
     /// <summary>Latest signal per family (reasons only when suspicious).</summary>
     public DetectorSignal[] Signals { get; } =
     [
-        DetectorSignal.Quiet(DetectorFamily.Volume), DetectorSignal.Quiet(DetectorFamily.Origin),
+        DetectorSignal.Quiet(DetectorFamily.Volume), DetectorSignal.Quiet(DetectorFamily.Origin), DetectorSignal.Quiet(DetectorFamily.Network),
         DetectorSignal.Quiet(DetectorFamily.MaxTokens), DetectorSignal.Quiet(DetectorFamily.Population),
     ];
 
@@ -53,7 +53,20 @@ public sealed class KeyState
     /// <summary>The signal each family fired with last.</summary>
     public DetectorSignal[] FiredSignals { get; } =
     [
-        DetectorSignal.Quiet(DetectorFamily.Volume), DetectorSignal.Quiet(DetectorFamily.Origin),
+        DetectorSignal.Quiet(DetectorFamily.Volume), DetectorSignal.Quiet(DetectorFamily.Origin), DetectorSignal.Quiet(DetectorFamily.Network),
+        DetectorSignal.Quiet(DetectorFamily.MaxTokens), DetectorSignal.Quiet(DetectorFamily.Population),
+    ];
+
+    /// <summary>Smallest p-value per family within the agreement window.</summary>
+    public double[] WindowMinP { get; } = [1, 1, 1, 1, 1];
+
+    /// <summary>When <see cref="WindowMinP"/> was set.</summary>
+    public DateTimeOffset?[] WindowMinAt { get; } = new DateTimeOffset?[FamilyCount];
+
+    /// <summary>The signals behind <see cref="WindowMinP"/>.</summary>
+    public DetectorSignal[] WindowMinSignals { get; } =
+    [
+        DetectorSignal.Quiet(DetectorFamily.Volume), DetectorSignal.Quiet(DetectorFamily.Origin), DetectorSignal.Quiet(DetectorFamily.Network),
         DetectorSignal.Quiet(DetectorFamily.MaxTokens), DetectorSignal.Quiet(DetectorFamily.Population),
     ];
 

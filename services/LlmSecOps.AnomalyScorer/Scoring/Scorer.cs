@@ -33,6 +33,16 @@ public sealed class Scorer
     private const long DayMs = 86_400_000;
     private const int MaxClaimedKeys = 10_000;
 
+    /// <summary>
+    /// Pairs of families whose agreement may revoke. Network with Volume is scaling out and Network with Origin is a
+    /// VPN or a failover, so neither pair counts; everything else is independent evidence of a second party.
+    /// </summary>
+    private static readonly (DetectorFamily, DetectorFamily)[] AgreeingPairs =
+    [
+        (DetectorFamily.Volume, DetectorFamily.Origin), (DetectorFamily.Volume, DetectorFamily.MaxTokens),
+        (DetectorFamily.Origin, DetectorFamily.MaxTokens), (DetectorFamily.Network, DetectorFamily.MaxTokens),
+    ];
+
     private readonly ScoringOptions _options;
     private readonly TimeProvider _time;
     private readonly IDecisionSink _sink;
@@ -185,9 +195,11 @@ public sealed class Scorer
         var atCap = IsAtCap(e);
         UpdateDayCounters(key, e, atCap);
 
-        key.Signals[(int)DetectorFamily.Volume] = key.Volume.Observe(e.TimestampMs, e.TotalTokens, VolumePriors, _options);
-        var origin = key.Origin.Observe(e.TimestampMs, e.Country ?? "", e.Network, OriginPriors, _options);
+        var volume = key.Volume.Observe(e.TimestampMs, e.TotalTokens, VolumePriors, _options);
+        key.Signals[(int)DetectorFamily.Volume] = volume;
+        var origin = key.Origin.Observe(e.TimestampMs, e.Country ?? "", e.Network, OriginPriors, _options, volume.PValue <= _options.VolumeAlertP);
         key.Signals[(int)DetectorFamily.Origin] = origin;
+        key.Signals[(int)DetectorFamily.Network] = key.Origin.NetworkSignal;
         if (e.Served)
         {
             key.Signals[(int)DetectorFamily.MaxTokens] = key.MaxTokens.Observe(e.TimestampMs, atCap, e.FinishedByLength, MaxTokensPriors, _options);
@@ -196,6 +208,7 @@ public sealed class Scorer
         var firedNow = false;
         firedNow |= Fire(key, DetectorFamily.Volume, _options.VolumeAlertP, now);
         firedNow |= Fire(key, DetectorFamily.Origin, _options.OriginAlertP, now);
+        firedNow |= Fire(key, DetectorFamily.Network, _options.OriginAlertP, now);
         firedNow |= Fire(key, DetectorFamily.MaxTokens, _options.MaxTokensAlertP, now);
 
         Span<double> ps = stackalloc double[KeyState.FamilyCount];
@@ -210,13 +223,30 @@ public sealed class Scorer
             return;
         }
 
+        // Two independent families agree when both have been at least suggestive (support) within the window and
+        // the stronger evidence of the pair, combined by Fisher's method, is overwhelming.
+        var window = TimeSpan.FromMinutes(_options.AgreementWindowMinutes);
         var agreeing = 0;
-        for (var f = 0; f < 3; f++)
+        var bestPair = 1.0;
+        for (var f = 0; f < (int)DetectorFamily.Population; f++)
         {
-            if (key.LastFired[f] is { } at && now - at <= TimeSpan.FromMinutes(_options.AgreementWindowMinutes))
+            TrackWindowMin(key, f, now, window);
+        }
+
+        Span<double> pair = stackalloc double[2];
+        foreach (var (f, g) in AgreeingPairs)
+        {
+            if (key.WindowMinP[(int)f] <= SupportFor(f) && key.WindowMinP[(int)g] <= SupportFor(g))
             {
-                agreeing++;
+                pair[0] = key.WindowMinP[(int)f];
+                pair[1] = key.WindowMinP[(int)g];
+                bestPair = Math.Min(bestPair, PValues.Fisher(pair));
             }
+        }
+
+        if (bestPair <= _options.RevokeCombinedP)
+        {
+            agreeing = 2;
         }
 
         string? hardRule = null;
@@ -225,6 +255,11 @@ public sealed class Scorer
         {
             hardRule = $"key shared across networks: {key.Origin.CountriesInLastHour(e.TimestampMs)} countries and "
                 + $"{key.Origin.NewNetworksInLastHour(e.TimestampMs)} never-seen networks within an hour";
+        }
+
+        if (hardRule is null && key.Origin.ConcurrentUseFromNewCountry(e.TimestampMs, _options) is { } concurrent)
+        {
+            hardRule = concurrent;
         }
 
         if (agreeing >= 2 || hardRule is not null)
@@ -240,6 +275,20 @@ public sealed class Scorer
         {
             key.LastFlagAt = now;
             Decide(key, DecisionAction.Flag, now, null);
+        }
+    }
+
+    private double SupportFor(DetectorFamily family) =>
+        family is DetectorFamily.Volume or DetectorFamily.MaxTokens ? _options.FrequentTestSupportP : _options.SupportP;
+
+    private static void TrackWindowMin(KeyState key, int family, DateTimeOffset now, TimeSpan window)
+    {
+        var p = key.Signals[family].PValue;
+        if (key.WindowMinAt[family] is not { } at || now - at > window || p <= key.WindowMinP[family])
+        {
+            key.WindowMinP[family] = p;
+            key.WindowMinAt[family] = now;
+            key.WindowMinSignals[family] = key.Signals[family];
         }
     }
 
@@ -344,7 +393,9 @@ public sealed class Scorer
         for (var f = 0; f < KeyState.FamilyCount; f++)
         {
             var recent = key.LastFired[f] is { } at && now - at <= TimeSpan.FromMinutes(_options.AgreementWindowMinutes);
-            var s = recent ? key.FiredSignals[f] : key.Signals[f];
+            var s = f < (int)DetectorFamily.Population && key.WindowMinSignals[f].PValue <= SupportFor((DetectorFamily)f) ? key.WindowMinSignals[f]
+                : recent ? key.FiredSignals[f] : key.Signals[f];
+            recent |= f < (int)DetectorFamily.Population && s.PValue <= SupportFor((DetectorFamily)f);
             signals.Add(new EvidenceSignal(((DetectorFamily)f).ToString(), s.PValue, s.Reason, key.LastFired[f]));
             if (recent && s.Reason is not null)
             {
@@ -395,7 +446,8 @@ public sealed class Scorer
     {
         var vectors = new List<double[]>();
         var owners = new List<KeyState>();
-        double atCap = 0, length = 0, requests = 0;
+        var atCapShares = new List<double>();
+        var lengthShares = new List<double>();
         double newCountryDays = 0, activeDays = 0, activeHours = 0, impossible = 0, newNetworks = 0, multiHours = 0;
         var minuteMedians = new List<double>();
         var hourMedians = new List<double>();
@@ -408,9 +460,11 @@ public sealed class Scorer
             {
                 vectors.Add(day.Features());
                 owners.Add(k);
-                atCap += day.AtCap;
-                length += day.Length;
-                requests += day.Requests;
+                if (day.Requests >= 20)
+                {
+                    atCapShares.Add(day.AtCap / (double)day.Requests);
+                    lengthShares.Add(day.Length / (double)day.Requests);
+                }
             }
 
             newCountryDays += k.Origin.NewCountryDays;
@@ -427,10 +481,10 @@ public sealed class Scorer
             }
         }
 
-        if (requests > 0)
+        if (atCapShares.Count >= 32)
         {
-            MaxTokensPriors.AtCapShare = Math.Max(atCap / requests, 0.005);
-            MaxTokensPriors.LengthShare = Math.Max(length / requests, 0.005);
+            MaxTokensPriors.AtCapShare = Math.Clamp(Quantile(atCapShares, 0.95), 0.02, 0.95);
+            MaxTokensPriors.LengthShare = Math.Clamp(Quantile(lengthShares, 0.95), 0.02, 0.95);
         }
 
         if (activeDays > 0)
@@ -482,6 +536,12 @@ public sealed class Scorer
                 owners[i].FiredSignals[(int)DetectorFamily.Population] = signal;
             }
         }
+    }
+
+    private static double Quantile(List<double> values, double q)
+    {
+        values.Sort();
+        return values[Math.Clamp((int)Math.Ceiling(q * values.Count) - 1, 0, values.Count - 1)];
     }
 
     private static CountPrior Prior(List<double> medians, double minScale)

@@ -6,11 +6,14 @@ namespace LlmSecOps.AnomalyScorer.Detection.MaxTokens;
 /// <summary>Population rates for the max-tokens detector (share of calls across all keys).</summary>
 public sealed class MaxTokensPriors
 {
-    /// <summary>Share of calls asking for max_tokens at (or above) the cap.</summary>
-    public double AtCapShare { get; set; } = 0.05;
+    /// <summary>
+    /// At-cap share of the 95th-percentile key (not the pooled mean: a minority of keys legitimately always ask for
+    /// the cap, and a new key must be compared with what keys do, not with the average call).
+    /// </summary>
+    public double AtCapShare { get; set; } = 0.5;
 
-    /// <summary>Share of calls whose completion was cut by max_tokens.</summary>
-    public double LengthShare { get; set; } = 0.05;
+    /// <summary>Length-finish share of the 95th-percentile key.</summary>
+    public double LengthShare { get; set; } = 0.3;
 }
 
 /// <summary>

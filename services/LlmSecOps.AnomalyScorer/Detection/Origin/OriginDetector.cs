@@ -36,7 +36,12 @@ public sealed class OriginDetector
     private readonly List<CountryStat> _countries = new(2);
     private readonly HashSet<ulong> _networks = [];
     private readonly RingBuffer<long> _recentImpossible = new(64);
+    private readonly RingBuffer<long> _recentNewCountryJumps = new(256);
     private readonly RingBuffer<long> _recentNewNetworks = new(64);
+    private readonly NoveltyShare _countryNovelty = new(40);
+    private readonly NoveltyShare _networkNovelty = new(40);
+    private readonly Dictionary<ulong, long> _networkFirstSeen = [];
+    private readonly HashSet<ulong> _suspiciousNetworks = [];
     private string _lastCountry = "";
     private long _lastCountryMs = -1;
 
@@ -54,8 +59,13 @@ public sealed class OriginDetector
     private int _newNetworkHistory;
     private int _multiCountryHours;
     private long _firstSeenMs = -1;
+    private long _learningEndMs = -1;
+    private long _events;
     private long _episodeStartMs = -1;
     private long _lastAlertMs = -1;
+
+    /// <summary>The network family's latest signal (computed with the origin's).</summary>
+    public DetectorSignal NetworkSignal { get; private set; } = DetectorSignal.Quiet(DetectorFamily.Network);
 
     /// <summary>Days with traffic (learned).</summary>
     public int ActiveDays => _activeDays;
@@ -103,7 +113,11 @@ public sealed class OriginDetector
     public int ImpossibleTravelInLastHour(long nowMs) => CountSince(_recentImpossible, nowMs - HourMs);
 
     /// <summary>Scores one event of the key.</summary>
-    public DetectorSignal Observe(long timestampMs, string country, ulong network, OriginPriors priors, ScoringOptions options)
+    /// <remarks>
+    /// <paramref name="suspicious"/> (the volume family is alerting) keeps the event out of the learning period, so a
+    /// brand-new key that is hammered before it has a history does not learn the attacker's country as home.
+    /// </remarks>
+    public DetectorSignal Observe(long timestampMs, string country, ulong network, OriginPriors priors, ScoringOptions options, bool suspicious = false)
     {
         if (_firstSeenMs < 0)
         {
@@ -112,7 +126,33 @@ public sealed class OriginDetector
 
         RollHour(timestampMs, options);
         RollDay(timestampMs);
-        var learning = timestampMs - _firstSeenMs < options.OriginLearningHours * HourMs;
+        _events += suspicious ? 0 : 1;
+        if (suspicious && _learningEndMs < 0)
+        {
+            // A burst during the learning period: what arrived with it in the last ten minutes is not "home".
+            foreach (var c in _countries)
+            {
+                if (c.FirstSeenMs > _firstSeenMs && timestampMs - c.FirstSeenMs <= 10 * 60_000)
+                {
+                    c.Suspicious = true;
+                }
+            }
+
+            foreach (var (net, first) in _networkFirstSeen)
+            {
+                if (first > _firstSeenMs && timestampMs - first <= 10 * 60_000)
+                {
+                    _suspiciousNetworks.Add(net);
+                }
+            }
+        }
+
+        if (_learningEndMs < 0 && !suspicious && (timestampMs - _firstSeenMs >= options.OriginLearningHours * HourMs || _events > options.OriginLearningEvents))
+        {
+            _learningEndMs = timestampMs;
+        }
+
+        var learning = _learningEndMs < 0 && !suspicious;
 
         // countries
         var isNewCountry = false;
@@ -126,7 +166,7 @@ public sealed class OriginDetector
                 isNewCountry = !learning;
                 if (_countries.Count < MaxCountries)
                 {
-                    stat = new CountryStat(country, timestampMs);
+                    stat = new CountryStat(country, timestampMs) { Suspicious = learning is false && _learningEndMs < 0 };
                     _countries.Add(stat);
                 }
 
@@ -145,6 +185,11 @@ public sealed class OriginDetector
                 {
                     _recentImpossible.AddLast(timestampMs);
                     _hourImpossible++;
+                    if (IsRecentNewCountry(_lastCountry, timestampMs) || IsRecentNewCountry(country, timestampMs))
+                    {
+                        _recentNewCountryJumps.AddLast(timestampMs);
+                    }
+
                     travelFrom = _lastCountry;
                     travelKmh = d / hours;
                 }
@@ -167,21 +212,41 @@ public sealed class OriginDetector
         }
 
         // networks
-        if (network != 0 && _networks.Count < MaxNetworks && _networks.Add(network) && !learning)
+        if (network != 0 && _networks.Count < MaxNetworks && _networks.Add(network))
         {
-            _recentNewNetworks.AddLast(timestampMs);
-            _hourNewNetworks++;
+            _networkFirstSeen[network] = timestampMs;
+            if (suspicious && _learningEndMs < 0)
+            {
+                _suspiciousNetworks.Add(network);
+            }
+
+            if (!learning)
+            {
+                _recentNewNetworks.AddLast(timestampMs);
+                _hourNewNetworks++;
+            }
         }
+
+        // share of recent calls from countries / networks first used (after learning) within the last week
+        var novelCountry = !learning && country.Length > 0 && Find(country) is { } cs
+            && cs.FirstSeenMs > _firstSeenMs && (cs.FirstSeenMs > _learningEndMs || cs.Suspicious) && timestampMs - cs.FirstSeenMs <= 7 * DayMs;
+        var novelNetwork = !learning && network != 0 && _networkFirstSeen.TryGetValue(network, out var nf)
+            && nf > _firstSeenMs && (nf > _learningEndMs || _suspiciousNetworks.Contains(network)) && timestampMs - nf <= 7 * DayMs;
+        var accepted = _episodeStartMs >= 0 && timestampMs - _episodeStartMs >= options.RegimeAcceptanceHours * HourMs;
+        var pCountryShare = _countryNovelty.Observe(novelCountry, accepted);
+        var pNetworkShare = _networkNovelty.Observe(novelNetwork, accepted);
 
         if (learning)
         {
+            NetworkSignal = DetectorSignal.Quiet(DetectorFamily.Network);
             return DetectorSignal.Quiet(DetectorFamily.Origin);
         }
 
         // p-values, each against the key's own rate blended with the population's (priorWeight pseudo-units)
         var a = options.OriginPriorWeight;
         var pNewCountry = 1.0;
-        var newCountryActive = Find(country) is { } s && timestampMs - s.FirstSeenMs <= HourMs && s.FirstSeenMs - _firstSeenMs >= options.OriginLearningHours * HourMs;
+        var newCountryActive = Find(country) is { } s && timestampMs - s.FirstSeenMs <= HourMs && s.FirstSeenMs > _firstSeenMs
+            && (s.FirstSeenMs > _learningEndMs || s.Suspicious);
         if (isNewCountry || newCountryActive)
         {
             pNewCountry = (_newCountryDays + (a * priors.NewCountryPerKeyDay)) / (_activeDays + a);
@@ -194,12 +259,17 @@ public sealed class OriginDetector
         var newNetworks = CountSince(_recentNewNetworks, timestampMs - HourMs);
         var pNetworks = newNetworks == 0 ? 1.0 : PValues.PoissonUpperTail(newNetworks,
             (_newNetworkHistory + (a * 24 * priors.NewNetworksPerHour)) / (_activeHours + (a * 24)));
+        var pNet = Math.Min(1.0, 2 * Math.Min(pNetworks, pNetworkShare));
+        NetworkSignal = pNet > options.ReportP ? new DetectorSignal(DetectorFamily.Network, pNet, null)
+            : new DetectorSignal(DetectorFamily.Network, pNet, pNetworks <= pNetworkShare
+                ? string.Create(CultureInfo.InvariantCulture, $"{newNetworks} never-seen networks in the last hour (p={pNet:G2})")
+                : string.Create(CultureInfo.InvariantCulture, $"{_networkNovelty.Novel} of the last {_networkNovelty.Count} calls from networks first used this week (p={pNet:G2})"));
 
         var countriesInHour = CountriesInLastHour(timestampMs);
         var pMulti = countriesInHour < 2 ? 1.0
             : Math.Pow((_multiCountryHours + (a * 24 * priors.MultiCountryHourShare)) / (_activeHours + (a * 24)), countriesInHour - 1);
 
-        var min = Math.Min(Math.Min(pNewCountry, pTravel), Math.Min(pNetworks, pMulti));
+        var min = Math.Min(Math.Min(pNewCountry, pTravel), Math.Min(pCountryShare, pMulti));
         var p = Math.Min(1.0, 4 * min);
         if (p <= options.OriginAlertP)
         {
@@ -238,11 +308,37 @@ public sealed class OriginDetector
         }
         else
         {
-            reason = string.Create(CultureInfo.InvariantCulture, $"{newNetworks} never-seen networks in the last hour (p={p:G2})");
+            reason = string.Create(CultureInfo.InvariantCulture,
+                $"{_countryNovelty.Novel} of the last {_countryNovelty.Count} calls from countries first used this week (p={p:G2})");
         }
 
         return new DetectorSignal(DetectorFamily.Origin, p, reason);
     }
+
+    /// <summary>
+    /// The hard rule for a key used at the same time from a country it never used before: at least
+    /// <see cref="ScoringOptions.ConcurrentNewCountryJumps"/> impossible-travel jumps within the hour to or from a
+    /// country first used (after the learning period) in the last 24 hours. One VPN session or one failover makes two
+    /// jumps at most; an owner and a thief interleaving make many. Returns the reason, or null.
+    /// </summary>
+    public string? ConcurrentUseFromNewCountry(long nowMs, ScoringOptions options)
+    {
+        var jumps = CountSince(_recentNewCountryJumps, nowMs - HourMs);
+        if (jumps >= options.ConcurrentNewCountryJumps)
+        {
+            return string.Create(CultureInfo.InvariantCulture,
+                $"concurrent use from a new country: {jumps} impossible-travel jumps within an hour between {_lastCountry} and the key's other countries");
+        }
+
+        var daily = CountSince(_recentNewCountryJumps, nowMs - DayMs);
+        return daily >= options.ConcurrentNewCountryJumpsPerDay
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"concurrent use from a new country: {daily} impossible-travel jumps within a day between {_lastCountry} and the key's other countries")
+            : null;
+    }
+
+    private bool IsRecentNewCountry(string country, long nowMs) =>
+        _learningEndMs >= 0 && Find(country) is { } c && c.FirstSeenMs >= _learningEndMs && nowMs - c.FirstSeenMs <= DayMs;
 
     private static int CountSince(RingBuffer<long> buffer, long sinceMs)
     {
@@ -334,5 +430,8 @@ public sealed class OriginDetector
         public int Days { get; set; }
 
         public long Events { get; set; }
+
+        /// <summary>First seen during the learning period, but in an alerting burst: never "home".</summary>
+        public bool Suspicious { get; set; }
     }
 }

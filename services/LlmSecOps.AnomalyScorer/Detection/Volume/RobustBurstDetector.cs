@@ -34,6 +34,7 @@ public sealed class RobustBurstDetector
     private readonly BurstModel _model;
     private double _median;
     private double _scale;
+    private double _max;
     private int _sinceRecompute = RecomputeEvery;
 
     /// <summary>Creates a detector over the last <paramref name="capacity"/> learned values.</summary>
@@ -63,8 +64,9 @@ public sealed class RobustBurstDetector
     /// <summary>
     /// P(a value at least <paramref name="value"/> | the key's baseline), using <paramref name="prior"/> with weight
     /// <paramref name="priorWeight"/> pseudo-observations. Returns 1 quickly for values at or under the baseline.
+    /// <paramref name="unit"/> rescales the learned history (value and prior are already in that unit).
     /// </summary>
-    public double PValue(double value, CountPrior prior, double priorWeight)
+    public double PValue(double value, CountPrior prior, double priorWeight, double unit = 1)
     {
         if (_model == BurstModel.MlNetKernel)
         {
@@ -80,12 +82,13 @@ public sealed class RobustBurstDetector
         Refresh();
         var n = _history.Count;
         var w = n / (n + priorWeight);
-        var centre = (w * (n == 0 ? 0 : _median)) + ((1 - w) * prior.Median);
-        var scale = (w * (n == 0 ? 0 : _scale)) + ((1 - w) * prior.Scale);
+        var centre = (w * (n == 0 ? 0 : _median / unit)) + ((1 - w) * prior.Median);
+        var scale = (w * (n == 0 ? 0 : _scale / unit)) + ((1 - w) * prior.Scale);
 
         // Poisson noise floor: a count's spread is at least √centre even when the MAD is 0.
         scale = Math.Max(scale, Math.Sqrt(Math.Max(centre, 1)));
-        var lambda = Math.Max(centre + (3 * scale), 1);
+        // Never call "burst" what the key has already done in its learned history (sessions cluster).
+        var lambda = Math.Max(Math.Max(centre + (3 * scale), 1), n >= 8 ? _max / unit : 0);
         if (value <= lambda)
         {
             return 1.0;
@@ -137,6 +140,12 @@ public sealed class RobustBurstDetector
         _sinceRecompute = 0;
         Span<double> scratch = stackalloc double[_history.Count];
         _history.CopyTo(scratch);
+        _max = 0;
+        foreach (var v in scratch)
+        {
+            _max = Math.Max(_max, v);
+        }
+
         var (median, mad) = RobustStatistics.MedianAndMadInPlace(scratch);
         _median = median;
         _scale = RobustStatistics.MadToSigma * mad;

@@ -18,8 +18,8 @@ public sealed class VolumePriors
 }
 
 /// <summary>
-/// Volume family for one key: per-minute request and token bursts (as the current minute fills, so a burst is
-/// caught within its first minute), the current hour against hourly history, and a windowed mixture martingale over
+/// Volume family for one key: per-minute request bursts (as the current minute fills, so a burst is caught within its
+/// first minute), calls at hours of the day the key does not use (daily rhythm), the current hour against hourly history, and a windowed mixture martingale over
 /// closed hours' p-values for slower level shifts (change-point, as in ML.NET; p-value 1/M: Ville's inequality bounds it
 /// for the full martingale, and it is an approximation for the sliding window that ML.NET also uses).
 /// Alerted minutes and hours stay out of the baseline until an alert episode has lasted
@@ -35,6 +35,11 @@ public sealed class VolumeDetector
     private readonly RobustBurstDetector _tokensPerMinute;
     private readonly RobustBurstDetector _perHour;
     private readonly RingBuffer<double> _logUpdates = new(MartingaleWindow);
+    private readonly int[] _weekOfHours = new int[168];
+    private readonly long[] _hourOfDayLastUsed = [-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1];
+    private readonly NoveltyShare _offHours = new(40);
+    private long _firstDay = -1;
+    private long _firstHour = -1;
     private long _minute = -1;
     private int _minuteCount;
     private long _minuteTokens;
@@ -91,15 +96,23 @@ public sealed class VolumeDetector
         _minuteTokens += tokens;
         _hourCount++;
 
+        // rhythm: calls at an hour of the day (UTC) the key has not used in the last 14 days, once it has 7 days
+        var day = timestampMs / (24 * HourMs);
+        _firstDay = _firstDay < 0 ? day : _firstDay;
+        var hourOfDay = (int)(hour % 24);
+        var offHour = day - _firstDay >= 7 && (_hourOfDayLastUsed[hourOfDay] < 0 || day - _hourOfDayLastUsed[hourOfDay] > 14);
+        var pRhythm = _offHours.Observe(offHour, RegimeAccepted(timestampMs, options));
+
         var pRequests = _perMinute.PValue(_minuteCount, priors.PerMinute, options.PriorWeight);
-        var pTokens = _tokensPerMinute.LogNormalPValue(_minuteTokens, priors.LogTokensPerMinute, options.PriorWeight, 0.5);
-        var pHour = _perHour.PValue(_hourCount, priors.PerHour, options.PriorWeight);
+        var pHour = HourPValue(_hour, _hourCount, priors, options);
         if (_logMartingale > 0)
         {
             changePointP = Math.Min(changePointP, Math.Exp(-_logMartingale));
         }
 
-        var min = Math.Min(Math.Min(pRequests, pTokens), Math.Min(pHour, changePointP));
+        // Tokens are deliberately not tested here: more tokens per call is the max-tokens family's evidence, and the
+        // two families must stay independent for their agreement to mean anything.
+        var min = Math.Min(Math.Min(pRequests, pHour), Math.Min(changePointP, pRhythm));
         var p = Math.Min(1.0, 4 * min);
         if (p <= options.VolumeAlertP)
         {
@@ -113,6 +126,11 @@ public sealed class VolumeDetector
             _lastAlertMs = timestampMs;
         }
 
+        if (p > options.VolumeAlertP || RegimeAccepted(timestampMs, options))
+        {
+            _hourOfDayLastUsed[hourOfDay] = day;
+        }
+
         if (p > options.ReportP)
         {
             return new DetectorSignal(DetectorFamily.Volume, p, null);
@@ -124,10 +142,10 @@ public sealed class VolumeDetector
             reason = string.Create(CultureInfo.InvariantCulture,
                 $"burst: {_minuteCount} requests this minute vs a typical {Format(_perMinute.Median)} per active minute (p={p:G2})");
         }
-        else if (min == pTokens)
+        else if (min == pRhythm)
         {
             reason = string.Create(CultureInfo.InvariantCulture,
-                $"token burst: {_minuteTokens} tokens this minute vs a typical {Format(Math.Exp(_tokensPerMinute.Median) - 1)} (p={p:G2})");
+                $"daily rhythm: {_offHours.Novel} of the last {_offHours.Count} calls at hours of the day the key had not used for two weeks (p={p:G2})");
         }
         else if (min == pHour)
         {
@@ -141,6 +159,42 @@ public sealed class VolumeDetector
         }
 
         return new DetectorSignal(DetectorFamily.Volume, p, reason);
+    }
+
+    /// <summary>
+    /// Hourly counts are over-dispersed (requests come in sessions): both hourly tests count in units of the key's
+    /// typical requests per active minute, which turns a Poisson test on requests into one on sessions.
+    /// </summary>
+    private double HourPValue(long hour, int count, VolumePriors priors, ScoringOptions options)
+    {
+        var d = _perMinute.Median;
+        d = double.IsNaN(d) ? Math.Max(priors.PerMinute.Median, 1) : Math.Max(d, 1);
+        var scaled = count / d;
+        var p = _perHour.PValue(scaled, new CountPrior(priors.PerHour.Median / d, priors.PerHour.Scale / d), options.PriorWeight, d);
+        return Math.Min(p, HourOfDayPValue(hour, count, d));
+    }
+
+    /// <summary>
+    /// The daily rhythm: this hour's count against the most the key did in the same hour of the day over the last
+    /// seven days (once it has three days of history), so traffic at the key's usual quiet hours stands out.
+    /// </summary>
+    private double HourOfDayPValue(long hour, int count, double dispersion)
+    {
+        if (_firstHour < 0 || hour - _firstHour < 72)
+        {
+            return 1.0;
+        }
+
+        var max = 0;
+        for (var k = 1; k <= 7 && hour - (24 * k) >= _firstHour; k++)
+        {
+            max = Math.Max(max, _weekOfHours[(int)((hour - (24 * k)) % 168)]);
+        }
+
+        var m = max / dispersion;
+        var lambda = m + (2 * Math.Sqrt(m + 1)) + 1;
+        var c = count / dispersion;
+        return c <= lambda ? 1.0 : PValues.PoissonUpperTail((int)c, lambda);
     }
 
     private static string Format(double v) => double.IsNaN(v) ? "n/a (new key)" : v.ToString("0.#", CultureInfo.InvariantCulture);
@@ -165,6 +219,7 @@ public sealed class VolumeDetector
     {
         if (_hour < 0)
         {
+            _firstHour = newHour;
             return 1.0;
         }
 
@@ -173,7 +228,11 @@ public sealed class VolumeDetector
         for (var i = 0; i < closed; i++)
         {
             var count = i == 0 ? _hourCount : 0;
-            var hp = i == 0 ? IidSpikeDetector.SideAdjust(_perHour.PValue(count, priors.PerHour, options.PriorWeight), AnomalySide.Positive) : 1 - 1e-8;
+            var closedHour = _hour + i;
+            var hp = i == 0
+                ? IidSpikeDetector.SideAdjust(HourPValue(closedHour, count, priors, options), AnomalySide.Positive)
+                : 1 - 1e-8;
+            _weekOfHours[(int)(closedHour % 168)] = !_hourAlerted || i > 0 || RegimeAccepted(nowMs, options) ? count : _weekOfHours[(int)(closedHour % 168)];
             var update = IidChangePointDetector.LogMixtureBetting(hp);
             if (_logUpdates.IsFull)
             {

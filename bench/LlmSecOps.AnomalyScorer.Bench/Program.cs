@@ -1,0 +1,3 @@
+using LlmSecOps.AnomalyScorer.Bench;
+
+return await BenchProgram.RunAsync(args);
