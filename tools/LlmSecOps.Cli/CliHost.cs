@@ -46,6 +46,12 @@ public sealed class CliHost
             Ansi = Console.IsErrorRedirected ? AnsiSupport.No : AnsiSupport.Detect,
             ColorSystem = Console.IsErrorRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
         });
+        if (Console.IsOutputRedirected)
+        {
+            // No terminal to fit: do not squeeze tables into 80 columns for a file or a pager.
+            output.Profile.Width = 200;
+        }
+
         return new CliHost
         {
             Out = output,

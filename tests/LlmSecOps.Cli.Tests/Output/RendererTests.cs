@@ -90,7 +90,7 @@ public sealed class RendererTests
         renderer.List(document.RootElement, "none", "id", "name", "env", "scopes", "status", "expiresAt");
         var text = stdout.ToString();
         Assert.Contains("chat, models", text);
-        Assert.Contains("2027-01-01T00:00:00Z", text);
+        Assert.Contains("2027-01-01 00:00:00Z", text);
         Assert.DoesNotContain("name", text);      // no row has it
         Assert.DoesNotContain("budget", text);    // not asked for
         Assert.Contains("2 row(s)", text);
@@ -108,6 +108,14 @@ public sealed class RendererTests
         Assert.True(rows.IndexOf("id ten_1") < rows.IndexOf("tier default"));
         Assert.True(rows.IndexOf("tier default") < rows.IndexOf("budget.dailyTokens 1000"));
     }
+
+    [Theory]
+    [InlineData("2026-11-22T01:57:18.002524Z", "2026-11-22 01:57:18Z")]
+    [InlineData("2027-02-20T01:57:17Z", "2027-02-20 01:57:17Z")]
+    [InlineData("billing-app", "billing-app")]
+    [InlineData("2026-11-22T01:57:18+02:00", "2026-11-22T01:57:18+02:00")]
+    public void TablesShowUtcTimestampsToTheSecond(string value, string shown) =>
+        Assert.Equal(shown, Renderer.Format(JsonDocument.Parse(JsonSerializer.Serialize(value)).RootElement));
 
     [Fact]
     public void AnEmptyListPrintsTheEmptyMessage()

@@ -185,7 +185,7 @@ public sealed class Renderer(CliHost host, bool json)
     public static string Format(JsonElement value) => value.ValueKind switch
     {
         JsonValueKind.Null or JsonValueKind.Undefined => "-",
-        JsonValueKind.String => value.GetString() ?? "",
+        JsonValueKind.String => Timestamp(value.GetString() ?? ""),
         JsonValueKind.True => "yes",
         JsonValueKind.False => "no",
         JsonValueKind.Number => value.GetRawText(),
@@ -220,6 +220,21 @@ public sealed class Renderer(CliHost host, bool json)
 
     /// <summary>Formats a count with thousands separators.</summary>
     public static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Shortens the API's UTC timestamps for tables (<c>2026-11-22T01:57:18.002524Z</c> -> <c>2026-11-22 01:57:18Z</c>);
+    /// other text is returned as is. <c>--json</c> keeps the exact values.
+    /// </summary>
+    public static string Timestamp(string text)
+    {
+        if (text.Length is >= 20 and <= 40 && text[4] == '-' && text[10] == 'T' && text[^1] == 'Z'
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
+        {
+            return at.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        }
+
+        return text;
+    }
 
     private static bool IsScalar(JsonElement value) => value.ValueKind is not (JsonValueKind.Object or JsonValueKind.Array);
 
