@@ -101,12 +101,13 @@ public sealed class RendererTests
     {
         var (renderer, stdout, _) = Create(json: false);
         using var document = JsonDocument.Parse("""{"id":"ten_1","budget":{"dailyTokens":1000,"monthlyTokens":null},"tier":"default"}""");
-        renderer.Object(document.RootElement, "Tenant", "id", "tier");
+        renderer.Object(document.RootElement, "Tenant", "id", "tier", "id", "missing");
         var rows = stdout.ToString().Split('\n').Select(l => string.Join(' ', l.Split('│', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))).ToList();
         Assert.Contains("budget.dailyTokens 1000", rows);
         Assert.Contains("budget.monthlyTokens -", rows);
         Assert.True(rows.IndexOf("id ten_1") < rows.IndexOf("tier default"));
         Assert.True(rows.IndexOf("tier default") < rows.IndexOf("budget.dailyTokens 1000"));
+        Assert.Single(rows, r => r == "id ten_1");
     }
 
     [Theory]

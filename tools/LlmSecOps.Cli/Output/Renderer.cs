@@ -240,9 +240,10 @@ public sealed class Renderer(CliHost host, bool json)
 
     private static IEnumerable<(string Name, JsonElement Value)> Ordered(JsonElement obj, string[] first)
     {
+        var shown = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in first)
         {
-            if (obj.TryGetProperty(name, out var value))
+            if (obj.TryGetProperty(name, out var value) && shown.Add(name))
             {
                 yield return (name, value);
             }
@@ -250,7 +251,7 @@ public sealed class Renderer(CliHost host, bool json)
 
         foreach (var property in obj.EnumerateObject())
         {
-            if (!first.Contains(property.Name, StringComparer.Ordinal))
+            if (shown.Add(property.Name))
             {
                 yield return (property.Name, property.Value);
             }
