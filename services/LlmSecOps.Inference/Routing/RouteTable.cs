@@ -56,7 +56,9 @@ public readonly record struct RouteMatch(InferenceRoute? Route, RouteRefusal Ref
 public static class RouteTable
 {
     /// <summary>Every allowed route.</summary>
-    public static IReadOnlyList<InferenceRoute> All { get; } =
+    public static IReadOnlyList<InferenceRoute> All => s_routes;
+
+    private static readonly InferenceRoute[] s_routes =
     [
         new(EndpointId.OpenAiChatCompletions, "POST", "/v1/chat/completions", ApiFamily.OpenAi, KeyScopes.Chat, NamesModel: true, HasBody: true),
         new(EndpointId.OpenAiCompletions, "POST", "/v1/completions", ApiFamily.OpenAi, KeyScopes.Completions, NamesModel: true, HasBody: true),
@@ -76,7 +78,7 @@ public static class RouteTable
         ["/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete", "/api/blobs", "/api/ps"];
 
     /// <summary>Looks up a route by its id.</summary>
-    public static InferenceRoute Get(EndpointId id) => All[(int)id];
+    public static InferenceRoute Get(EndpointId id) => s_routes[(int)id];
 
     /// <summary>
     /// Matches a method and raw request target (path and optional query) against the allow-list.
@@ -88,7 +90,7 @@ public static class RouteTable
         var path = query >= 0 ? rawTarget[..query] : rawTarget;
 
         InferenceRoute? samePath = null;
-        foreach (var route in All)
+        foreach (var route in s_routes)
         {
             if (path.SequenceEqual(route.Path))
             {
