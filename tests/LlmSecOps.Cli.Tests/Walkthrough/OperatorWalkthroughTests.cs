@@ -254,6 +254,44 @@ public sealed partial class OperatorWalkthroughTests(GatewayFixture gateway) : I
         Assert.Contains("  - to: Must be after 'from'.", bad.Stderr);
     }
 
+    [Fact]
+    public async Task AKeyPipedToLookupIsHashedLocallyFoundAndAnAdminCanReinstateItAfterRevocation()
+    {
+        var tenantId = await gateway.CreateTenantAsync("lookup");
+        var issued = await gateway.CliJsonAsync("keys", "issue", tenantId);
+        var key = issued.GetProperty("key").GetString()!;
+        var keyId = issued.GetProperty("id").GetString()!;
+        Assert.Equal(0, (await gateway.CliAsync("keys", "revoke", keyId, "--reason", "suspected")).ExitCode);
+
+        var lookup = await CliRunner.RunWithAsync(gateway.OperatorEnvironment(), key + "\n", "--json", "keys", "lookup", "--key-stdin");
+        Assert.True(lookup.ExitCode == 0, lookup.ToString());
+        Assert.DoesNotContain(key, lookup.All);
+        using (var document = JsonDocument.Parse(lookup.Stdout))
+        {
+            Assert.Equal(keyId, document.RootElement.GetProperty("id").GetString());
+            Assert.Equal("revoked", document.RootElement.GetProperty("status").GetString());
+        }
+
+        Assert.Equal(0, (await gateway.CliAsync("keys", "lookup", ApiKey.TokenHash(key))).ExitCode);
+
+        var reinstate = await gateway.CliAsync("keys", "reinstate", keyId);
+        Assert.True(reinstate.ExitCode == 0, reinstate.ToString());
+        Assert.Contains("Key reinstated", reinstate.Stdout);
+        Assert.Equal(HttpStatusCode.OK, await CallDataPlaneAsync(key));
+    }
+
+    [Fact]
+    public async Task ARevokedAdminTokenStopsWorkingForTheCli()
+    {
+        var issued = await gateway.CliJsonAsync("tokens", "issue", "--role", "operator", "--name", "temp-operator");
+        var token = issued.GetProperty("token").GetString()!;
+        Assert.Equal(0, (await gateway.CliAsTokenAsync(token, "tenants", "list")).ExitCode);
+
+        var revoke = await gateway.CliAsync("tokens", "revoke", issued.GetProperty("id").GetString()!);
+        Assert.True(revoke.ExitCode == 0, revoke.ToString());
+        Assert.Equal(4, (await gateway.CliAsTokenAsync(token, "tenants", "list")).ExitCode);
+    }
+
     private async Task<HttpStatusCode> CallDataPlaneAsync(string key)
     {
         using var data = new HttpClient { BaseAddress = new Uri(gateway.DataUrl) };
