@@ -76,6 +76,12 @@ public static class RequestBodyParser
             throw new InferenceRequestException(RequestErrorKind.MalformedJson, null,
                 $"The request body is not valid JSON (at byte {ex.BytePositionInLine}).");
         }
+        catch (InvalidOperationException)
+        {
+            // GetString on an escape that is not valid UTF-16 (a lone surrogate such as "\ud800").
+            throw new InferenceRequestException(RequestErrorKind.MalformedJson, null,
+                "The request body holds a string with an invalid escape sequence (an unpaired surrogate).");
+        }
         finally
         {
             ArrayPool<byte>.Shared.Return(nameBuffer);

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using LlmSecOps.Inference.Routing;
 
 namespace LlmSecOps.Inference.Parameters;
@@ -23,20 +21,7 @@ public readonly record struct BodySpan(int Start, int Length)
 public readonly record struct TextRange(int Start, int Length, bool Escaped)
 {
     /// <summary>Decodes this range of <paramref name="body"/> to text.</summary>
-    public string GetText(ReadOnlySpan<byte> body)
-    {
-        var raw = body.Slice(Start, Length);
-        if (!Escaped)
-        {
-            return Encoding.UTF8.GetString(raw);
-        }
-
-        // Re-read the quoted token to unescape it exactly as the parser did.
-        var quoted = body.Slice(Start - 1, Length + 2);
-        var reader = new Utf8JsonReader(quoted);
-        reader.Read();
-        return reader.GetString() ?? string.Empty;
-    }
+    public string GetText(ReadOnlySpan<byte> body) => JsonText.Decode(body.Slice(Start, Length));
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlmSecOps.Inference.Parameters;
 
 namespace LlmSecOps.Inference.Streaming;
 
@@ -9,12 +10,7 @@ namespace LlmSecOps.Inference.Streaming;
 public readonly record struct ContentPiece(int Choice, int Start, int Length)
 {
     /// <summary>Decodes the text from the chunk JSON it was found in.</summary>
-    public string GetText(ReadOnlySpan<byte> json)
-    {
-        var reader = new Utf8JsonReader(json.Slice(Start, Length));
-        reader.Read();
-        return reader.GetString() ?? string.Empty;
-    }
+    public string GetText(ReadOnlySpan<byte> json) => JsonText.Decode(json.Slice(Start + 1, Length - 2));
 }
 
 /// <summary>

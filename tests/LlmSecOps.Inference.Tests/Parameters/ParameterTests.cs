@@ -621,3 +621,28 @@ public sealed class ParameterTests
         Assert.Equal(2, new RequestLimits { MaxDepth = 0, MaxMessages = -1 }.Validate().Count);
     }
 }
+
+public sealed class HostileStringTests
+{
+    [Theory]
+    [InlineData("""{"model":"\ud800"}""")]
+    [InlineData("""{"model":"a\udc00b"}""")]
+    public void ALoneSurrogateEscapeInTheModelIsABadRequestNotACrash(string json)
+    {
+        var ex = Assert.Throws<InferenceRequestException>(() => RequestBodyParser.Parse(RouteTable.Get(EndpointId.OllamaChat), Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal(400, ex.StatusCode);
+    }
+
+    [Fact]
+    public void ALoneSurrogateEscapeInPromptTextIsReadWithoutThrowing()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"x\ud800y"}]}""");
+        var parsed = RequestBodyParser.Parse(RouteTable.Get(EndpointId.OllamaChat), body);
+
+        var text = parsed.TextRanges[0].GetText(body);
+
+        Assert.Equal(3, text.Length);
+        Assert.StartsWith("x", text);
+    }
+}

@@ -293,4 +293,17 @@ public sealed class StreamingTests
         Assert.Equal("error", accounting.FinishReason);
         Assert.Equal("out of memory", accounting.UpstreamError);
     }
+
+    [Fact]
+    public void AnUpstreamLoneSurrogateIsReadAsAReplacementCharacterNotAnException()
+    {
+        var json = """{"choices":[{"index":0,"delta":{"content":"a\udc00b"}}]}"""u8.ToArray();
+        var chunk = new OpenAiChunkParser().Parse(json);
+        var accounting = new StreamAccounting();
+
+        accounting.Observe(chunk, json);
+
+        Assert.Equal("a\uFFFDb", chunk.Content[0].GetText(json));
+        Assert.Equal(5, accounting.OutputBytes);
+    }
 }
