@@ -78,6 +78,11 @@ internal sealed class RedisLane : IAsyncDisposable
     /// <summary>Sends a command whose reply is converted by <paramref name="convert"/> on completion.</summary>
     public Task<T> Send<T>(RespBuffer command, string name, TimeSpan timeout, ReplyConverter<T> convert, CancellationToken ct = default)
     {
+        if (ct.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(ct);
+        }
+
         var socket = Volatile.Read(ref _socket);
         if (socket is null)
         {
