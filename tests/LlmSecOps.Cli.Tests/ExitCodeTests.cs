@@ -116,4 +116,30 @@ public sealed class ExitCodeTests
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("not an absolute http", result.Stderr);
     }
+
+    [Fact]
+    public async Task AnApiThatNeverAnswersTimesOutWithExitCode3()
+    {
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();   // accepts connections (the kernel backlog does), never answers
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}";
+        var result = await CliRunner.RunAsync("--url", url, "--token", Token, "--timeout", "1", "tenants", "list");
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Contains("did not answer within 1 s", result.Stderr);
+    }
+
+    [Fact]
+    public async Task CtrlCWhileWaitingExitsWith130()
+    {
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}";
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        using var interrupt = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var code = await CliApp.RunAsync(["--url", url, "--token", Token, "--timeout", "60", "tenants", "list"],
+            CliHost.ForWriters(stdout, stderr), interrupt.Token);
+        Assert.Equal(130, code);
+        Assert.Contains("cancelled", stderr.ToString());
+    }
 }

@@ -67,8 +67,8 @@ public static class ApiCommand
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                output.Error("cancelled.");
-                return ExitCodes.ApiError;
+                output.Error("cancelled; a request already sent may still have taken effect (check with a get or list).");
+                return ExitCodes.Cancelled;
             }
         });
     }

@@ -22,4 +22,7 @@ public static class ExitCodes
 
     /// <summary><c>audit verify</c>: the API answered and reports the audit chain broken.</summary>
     public const int AuditChainBroken = 5;
+
+    /// <summary>Interrupted with Ctrl+C (128 + SIGINT, as shells report it).</summary>
+    public const int Cancelled = 130;
 }
