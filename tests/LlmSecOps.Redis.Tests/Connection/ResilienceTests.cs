@@ -188,6 +188,44 @@ public sealed class ResilienceTests
     }
 
     [Fact(Timeout = TestTimeouts.Resilience)]
+    public async Task AnIdleSubscriberNoticesAHungServerThroughKeepAlivePingsAndComesBack()
+    {
+        await using var server = await RedisServerProcess.StartAsync();
+        var options = RedisOptions.Parse(server.ConnectionString + ",keepAlive=1,syncTimeout=500,connectTimeout=500");
+        options.ReconnectMaxDelay = TimeSpan.FromMilliseconds(300);
+        await using var redis = await RedisConnection.ConnectAsync(options);
+        var lost = new TaskCompletionSource<RedisConnectionEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var restored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        redis.Disconnected += (_, e) =>
+        {
+            if (e.Kind == RedisConnectionKind.Subscriber)
+            {
+                lost.TrySetResult(e);
+            }
+        };
+        redis.SubscriptionsRestored += (_, _) => restored.TrySetResult();
+        var got = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var sub = await redis.SubscribeAsync("idle", (_, m) => got.TrySetResult(m.AsString()!)).WaitAsync(Bound);
+
+        // No command is sent by the test: only the keep-alive PING can find out that the peer stopped answering.
+        server.Pause();
+        try
+        {
+            var args = await lost.Task.WaitAsync(Bound);
+            Assert.IsType<RedisConnectionException>(args.Exception, exactMatch: false);
+        }
+        finally
+        {
+            server.Resume();
+        }
+
+        await restored.Task.WaitAsync(Bound);
+        await WaitUntil(() => redis.IsConnected, "interactive reconnect");
+        Assert.Equal(1, await RetryAsync(() => redis.PublishAsync("idle", "back")));
+        Assert.Equal("back", await got.Task.WaitAsync(Bound));
+    }
+
+    [Fact(Timeout = TestTimeouts.Resilience)]
     public async Task SubscriptionsAreRestoredAfterARestartAndCallersAreTold()
     {
         await using var server = await RedisServerProcess.StartAsync();
