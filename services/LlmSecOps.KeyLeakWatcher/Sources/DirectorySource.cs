@@ -3,7 +3,8 @@ using LlmSecOps.KeyLeakWatcher.Scanning;
 namespace LlmSecOps.KeyLeakWatcher.Sources;
 
 /// <summary>
-/// Every file under a folder, as raw bytes (binary files included), without following symbolic links. <c>.git</c>
+/// Every file under a folder, as raw bytes (binary files included), without following symbolic links, files
+/// scanned in parallel. <c>.git</c>
 /// folders are left to <see cref="GitHistorySource"/> (their objects are compressed). The state is the newest
 /// modification time seen: the next scan reads only files changed since.
 /// </summary>
@@ -26,6 +27,7 @@ public sealed class DirectorySource(string root) : IScanSource
 
         var since = long.TryParse(previousState, out var ticks) ? new DateTime(ticks, DateTimeKind.Utc) : DateTime.MinValue;
         var newest = since;
+        var files = new List<FileInfo>();
         var options = new EnumerationOptions
         {
             RecurseSubdirectories = false,
@@ -55,30 +57,32 @@ public sealed class DirectorySource(string root) : IScanSource
                     {
                         pending.Push(directory);
                     }
-
-                    continue;
                 }
-
-                var file = (FileInfo)child;
-                var modified = file.LastWriteTimeUtc;
-                if (modified <= since)
+                else if (child is FileInfo file && file.LastWriteTimeUtc > since)
                 {
-                    continue;
+                    newest = file.LastWriteTimeUtc > newest ? file.LastWriteTimeUtc : newest;
+                    files.Add(file);
                 }
+            }
+        }
 
-                newest = modified > newest ? modified : newest;
+        // Files are independent: scan them on every core (the session and the finding handler are thread-safe).
+        await Parallel.ForEachAsync(
+            files,
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+            async (file, ct) =>
+            {
                 try
                 {
                     await using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
                     var relative = Path.GetRelativePath(root, file.FullName);
-                    await session.ScanAsync(stream, Kind, () => ValueTask.FromResult(new FindingPlace(file.FullName, new FindingContext(Path: relative))), cancellationToken);
+                    await session.ScanAsync(stream, Kind, () => ValueTask.FromResult(new FindingPlace(file.FullName, new FindingContext(Path: relative))), ct);
                 }
                 catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
                 {
                     session.ReportNotScanned(file.FullName, ex.Message);
                 }
-            }
-        }
+            });
 
         return newest.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
