@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LlmSecOps.Redis.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,6 +20,7 @@ internal sealed class RedisLane : IAsyncDisposable
     private readonly SemaphoreSlim _reconnectSignal = new(0);
     private readonly Lock _stateLock = new();
     private readonly Timer _timer;
+    private readonly TagList _tags;
     private RespSocket? _socket;
     private volatile RedisConnectionState _state = RedisConnectionState.Connecting;
     private Exception? _lastError;
@@ -29,6 +31,7 @@ internal sealed class RedisLane : IAsyncDisposable
     {
         _options = options;
         Kind = kind;
+        _tags = RedisMetrics.Tags(kind, options);
         _logger = (ILogger?)options.LoggerFactory?.CreateLogger<RedisConnection>() ?? NullLogger.Instance;
         _timer = new Timer(static s => ((RedisLane)s!).OnTimer(), this, TimerPeriodMs, TimerPeriodMs);
     }
@@ -221,6 +224,7 @@ internal sealed class RedisLane : IAsyncDisposable
             _everConnected = true;
         }
 
+        RedisMetrics.Connects.Add(1, in _tags);
         Log.Connected(_logger, Kind, _options.EndPointText, isReconnect);
         Raise(Connected, new RedisConnectionEventArgs(Kind, _options.EndPointText, isReconnect, null));
     }
@@ -323,6 +327,7 @@ internal sealed class RedisLane : IAsyncDisposable
             _state = RedisConnectionState.Disconnected;
         }
 
+        RedisMetrics.ConnectionsLost.Add(1, in _tags);
         Log.ConnectionLost(_logger, Kind, _options.EndPointText, error);
         Raise(Disconnected, new RedisConnectionEventArgs(Kind, _options.EndPointText, true, error));
         _reconnectSignal.Release();
@@ -400,7 +405,12 @@ internal sealed class RedisLane : IAsyncDisposable
 
         var now = Environment.TickCount64;
         var commandTimeoutMs = (long)_options.CommandTimeout.TotalMilliseconds;
-        var overdue = socket.ExpireOverdue(now, _options.CommandTimeout);
+        var overdue = socket.ExpireOverdue(now, _options.CommandTimeout, out var expired);
+        if (expired > 0)
+        {
+            RedisMetrics.Timeouts.Add(expired, in _tags);
+        }
+
         if (overdue is not null)
         {
             var silence = now - socket.LastReadTicks;

@@ -122,8 +122,9 @@ internal sealed class RespSocket : IDisposable
     /// Fails every waiting operation whose deadline passed (they stay queued to absorb their late replies) and
     /// returns the command name at the queue head when the head itself is overdue, else null.
     /// </summary>
-    public string? ExpireOverdue(long now, TimeSpan timeout)
+    public string? ExpireOverdue(long now, TimeSpan timeout, out int expired)
     {
+        expired = 0;
         if (!_pending.TryPeek(out var head) || (head.DeadlineTicks > now && !head.IsCompleted))
         {
             return null;
@@ -141,9 +142,12 @@ internal sealed class RespSocket : IDisposable
                 break;
             }
 
-            op.Fail(new RedisTimeoutException(
+            if (op.Fail(new RedisTimeoutException(
                 $"Redis at {_endPoint} did not answer {op.Command} in time (command timeout {timeout.TotalMilliseconds:0} ms, " +
-                $"{_pending.Count} commands in flight). The connection is kept; the late reply will be discarded."));
+                $"{_pending.Count} commands in flight). The connection is kept; the late reply will be discarded.")))
+            {
+                expired++;
+            }
         }
 
         return head.DeadlineTicks <= now ? head.Command : null;

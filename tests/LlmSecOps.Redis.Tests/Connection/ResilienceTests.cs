@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using LlmSecOps.Testing.Redis;
 
 namespace LlmSecOps.Redis.Tests.Connection;
@@ -156,6 +157,7 @@ public sealed class ResilienceTests
         options.CommandTimeout = TimeSpan.FromMilliseconds(500);
         options.ConnectTimeout = TimeSpan.FromMilliseconds(500);
         options.ReconnectMaxDelay = TimeSpan.FromMilliseconds(300);
+        using var metrics = new MetricsRecorder(server.Port);
         await using var redis = await RedisConnection.ConnectAsync(options);
         await redis.SetAsync("before", "1");
 
@@ -185,6 +187,11 @@ public sealed class ResilienceTests
         await WaitUntil(() => redis.IsConnected, "reconnect after SIGCONT");
         Assert.Equal("1", await redis.GetAsync("before"));
         Assert.Equal("fresh", (await redis.ExecuteAsync("ECHO", "fresh")).AsString());
+
+        // The outage is visible in metrics, tagged with this server's port.
+        Assert.True(metrics.Sum("llmsecops.redis.command_timeouts", "interactive") >= 1);
+        Assert.True(metrics.Sum("llmsecops.redis.connections_lost", "interactive") >= 1);
+        Assert.True(metrics.Sum("llmsecops.redis.connects", "interactive") >= 2);
     }
 
     [Fact(Timeout = TestTimeouts.Resilience)]
@@ -289,6 +296,49 @@ public sealed class ResilienceTests
         {
             server.Resume();
         }
+    }
+
+    private sealed class MetricsRecorder : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentDictionary<(string Instrument, string Kind), long> _sums = new();
+
+        public MetricsRecorder(int port)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == RedisMetrics.MeterName)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            {
+                string? kind = null;
+                var ours = false;
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "server.port" && tag.Value is int p && p == port)
+                    {
+                        ours = true;
+                    }
+                    else if (tag.Key == "redis.connection.kind")
+                    {
+                        kind = tag.Value as string;
+                    }
+                }
+
+                if (ours && kind is not null)
+                {
+                    _sums.AddOrUpdate((instrument.Name, kind), value, (_, v) => v + value);
+                }
+            });
+            _listener.Start();
+        }
+
+        public long Sum(string instrument, string kind) => _sums.GetValueOrDefault((instrument, kind));
+
+        public void Dispose() => _listener.Dispose();
     }
 
     private static async Task WaitUntil(Func<bool> condition, string what)
