@@ -61,7 +61,7 @@ public static class BenchProgram
                 var r = Replay.Run(new ReplayConfig
                 {
                     Seed = heldOut.FirstOrDefault(101), Keys = keys / 3, Days = days, AttacksPerScenario = attacks, LookAlikesPerScenario = look / 3,
-                    Options = new ScoringOptions { BurstModel = model },
+                    Options = new ScoringOptions { BurstModel = model, MaxTokensCap = TrafficModel.TierMaxTokens },
                 });
                 string Row(Scenario s)
                 {
@@ -167,7 +167,7 @@ public static class BenchProgram
         }
 
         var clock = new ReplayClock(TrafficModel.Epoch);
-        var scorer = new Scorer(new ScoringOptions(), clock, new DecisionRecorder());
+        var scorer = new Scorer(new ScoringOptions { MaxTokensCap = TrafficModel.TierMaxTokens }, clock, new DecisionRecorder());
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(events);
         var warm = Math.Min(200_000, span.Length / 10);
         for (var i = 0; i < warm; i++)

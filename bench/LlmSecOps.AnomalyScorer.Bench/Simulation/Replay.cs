@@ -33,7 +33,7 @@ public sealed record ReplayConfig
     public bool Explain { get; init; }
 
     /// <summary>Scorer settings.</summary>
-    public ScoringOptions Options { get; init; } = new();
+    public ScoringOptions Options { get; init; } = new() { MaxTokensCap = TrafficModel.TierMaxTokens };
 }
 
 /// <summary>What one attack instance came to.</summary>

@@ -109,7 +109,13 @@ public sealed class ScoringOptions
     /// <summary>Floor on the baseline share in the binomial test. Default 0.02.</summary>
     public double MaxTokensMinBaseShare { get; set; } = 0.02;
 
-    /// <summary>A call is "at the cap" when its effective max_tokens is at least this share of the tenant's largest. Default 0.9.</summary>
+    /// <summary>
+    /// The tier cap on max_tokens when the operator knows it (one value for all tenants); otherwise the scorer learns
+    /// each tenant's cap from requests the gateway clamped (requested &gt; effective). Default null (learned).
+    /// </summary>
+    public int? MaxTokensCap { get; set; }
+
+    /// <summary>A call is "at the cap" when its effective max_tokens is at least this share of the cap. Default 0.9.</summary>
     public double MaxTokensCapShare { get; set; } = 0.9;
 
     /// <summary>Hard rule (key shared across networks): this many countries within an hour ... Default 3.</summary>

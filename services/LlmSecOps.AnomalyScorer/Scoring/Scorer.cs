@@ -312,18 +312,21 @@ public sealed class Scorer
             return false;
         }
 
-        ref var max = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_tenantMaxTokens, e.TenantId, out _);
-        if (e.MaxTokensEffective > max)
-        {
-            max = e.MaxTokensEffective;
-        }
-
         if (e.MaxTokensRequested < 0)
         {
             return false; // the client did not ask: the tier default applied
         }
 
-        return e.MaxTokensRequested > e.MaxTokensEffective || e.MaxTokensEffective >= _options.MaxTokensCapShare * max;
+        if (e.MaxTokensRequested > e.MaxTokensEffective)
+        {
+            // the gateway clamped the request: this is the tenant's cap
+            ref var learned = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_tenantMaxTokens, e.TenantId, out _);
+            learned = Math.Max(learned, e.MaxTokensEffective);
+            return true;
+        }
+
+        var cap = _options.MaxTokensCap ?? _tenantMaxTokens.GetValueOrDefault(e.TenantId);
+        return cap > 0 && e.MaxTokensEffective >= _options.MaxTokensCapShare * cap;
     }
 
     private void UpdateDayCounters(KeyState key, in ScoringEvent e, bool atCap)
