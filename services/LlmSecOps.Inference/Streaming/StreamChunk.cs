@@ -20,6 +20,10 @@ public readonly record struct ContentPiece(int Choice, int Start, int Length)
 public sealed class StreamChunk
 {
     internal readonly List<ContentPiece> _content = [];
+    internal readonly List<int> _finishedChoices = [];
+
+    /// <summary>Choice indexes that carry a finish_reason in this chunk (Ollama's done line: choice 0).</summary>
+    public IReadOnlyList<int> FinishedChoices => _finishedChoices;
 
     /// <summary>Text pieces (OpenAI <c>choices[].delta.content</c> / <c>choices[].text</c>; Ollama <c>message.content</c> / <c>response</c>).</summary>
     public IReadOnlyList<ContentPiece> Content => _content;
@@ -51,6 +55,7 @@ public sealed class StreamChunk
     internal void Reset()
     {
         _content.Clear();
+        _finishedChoices.Clear();
         OtherOutputBytes = 0;
         IsDoneMarker = false;
         Done = false;
@@ -193,6 +198,7 @@ public sealed class OpenAiChunkParser
     private void Choice(ref Utf8JsonReader reader)
     {
         var index = 0;
+        var finished = false;
         var pieceStart = _chunk._content.Count;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -242,6 +248,7 @@ public sealed class OpenAiChunkParser
                 if (reader.TokenType == JsonTokenType.String)
                 {
                     _chunk.FinishReason ??= reader.GetString();
+                    finished = true;
                 }
             }
             else
@@ -254,6 +261,11 @@ public sealed class OpenAiChunkParser
         for (var p = pieceStart; p < _chunk._content.Count; p++)
         {
             _chunk._content[p] = _chunk._content[p] with { Choice = index };
+        }
+
+        if (finished)
+        {
+            _chunk._finishedChoices.Add(index);
         }
     }
 
@@ -386,6 +398,10 @@ public sealed class OllamaChunkParser
             {
                 reader.Read();
                 _chunk.Done = reader.TokenType == JsonTokenType.True;
+                if (_chunk.Done)
+                {
+                    _chunk._finishedChoices.Add(0);
+                }
             }
             else if (reader.ValueTextEquals("done_reason"u8))
             {
