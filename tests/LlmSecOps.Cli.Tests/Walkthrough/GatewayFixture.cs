@@ -51,6 +51,8 @@ public sealed class GatewayFixture : IAsyncLifetime
             ["Listeners:Data:Port"] = FreePort.Get().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Listeners:Admin:Port"] = FreePort.Get().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Audit:CheckpointPath"] = _checkpointPath,
+            // Tests point webhooks at a closed loopback port; production refuses private targets (SSRF).
+            ["Webhooks:AllowPrivateTargets"] = "true",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         _app = GatewayApp.Build([], builder =>

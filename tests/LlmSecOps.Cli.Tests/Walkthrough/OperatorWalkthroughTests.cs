@@ -292,6 +292,26 @@ public sealed partial class OperatorWalkthroughTests(GatewayFixture gateway) : I
         Assert.Equal(4, (await gateway.CliAsTokenAsync(token, "tenants", "list")).ExitCode);
     }
 
+    [Fact]
+    public async Task SettingAWebhookPrintsItsSigningSecretOnceAndTheTenantNeverShowsIt()
+    {
+        var tenantId = await gateway.CreateTenantAsync("webhook");
+        var set = await gateway.CliAsync("tenants", "policy", "set", tenantId, "--webhook", "http://127.0.0.1:9/llmsecops", "--guard", "block");
+        Assert.True(set.ExitCode == 0, set.ToString());
+        var lines = set.Stdout.Split('\n', StringSplitOptions.TrimEntries);
+        var label = Array.FindIndex(lines, l => l.StartsWith("Webhook signing secret (shown ONCE", StringComparison.Ordinal));
+        Assert.True(label >= 0, set.Stdout);
+        var secret = lines[label + 1];
+        Assert.True(secret.Length >= 16, set.Stdout);
+        Assert.Single(Regex.Matches(set.Stdout, Regex.Escape(secret)));
+        Assert.Contains("http://127.0.0.1:9/llmsecops", set.Stdout);
+
+        var tenant = await gateway.CliAsync("--json", "tenants", "get", tenantId);
+        Assert.Equal(0, tenant.ExitCode);
+        Assert.Contains("\"guardPolicy\": \"block\"", tenant.Stdout);
+        Assert.DoesNotContain(secret, tenant.Stdout);
+    }
+
     private async Task<HttpStatusCode> CallDataPlaneAsync(string key)
     {
         using var data = new HttpClient { BaseAddress = new Uri(gateway.DataUrl) };

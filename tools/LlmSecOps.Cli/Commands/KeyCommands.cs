@@ -60,7 +60,7 @@ public static class KeyCommands
             }
 
             var key = await c.PostAsync($"admin/tenants/{Segment(c.Parse.GetValue(tenant)!)}/keys", body);
-            ShowNewKey(c, key, "Key issued");
+            c.Output.ObjectWithSecret(key, "Key issued", "key", "API key", KeyFields);
             return ExitCodes.Ok;
         });
         return command;
@@ -138,7 +138,7 @@ public static class KeyCommands
         command.SetApiAction(host, global, async c =>
         {
             var key = await c.PostAsync($"admin/keys/{Segment(c.Parse.GetValue(id)!)}/rotate", new JsonObject { ["graceSeconds"] = c.Parse.GetValue(grace) });
-            ShowNewKey(c, key, "Replacement key issued");
+            c.Output.ObjectWithSecret(key, "Replacement key issued", "key", "API key", KeyFields);
             return ExitCodes.Ok;
         });
         return command;
@@ -210,32 +210,6 @@ public static class KeyCommands
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>Prints an issue/rotate answer: the metadata table, then the secret once, clearly labelled.</summary>
-    private static void ShowNewKey(ApiContext c, JsonElement? answer, string title)
-    {
-        if (c.Output.IsJson)
-        {
-            c.Output.Json(answer);
-            return;
-        }
-
-        if (answer is not { ValueKind: JsonValueKind.Object } key)
-        {
-            c.Output.Object(answer, title);
-            return;
-        }
-
-        // The table is built from a copy without the secret, so the secret appears exactly once in the output.
-        var metadata = JsonNode.Parse(key.GetRawText())!.AsObject();
-        var secret = metadata["key"]?.GetValue<string>();
-        metadata.Remove("key");
-        c.Output.Object(JsonSerializer.SerializeToElement(metadata), title, KeyFields);
-        if (secret is not null)
-        {
-            c.Output.SecretOnce("API key", secret);
-        }
     }
 
     private static JsonNode? ParseEvidence(string text)

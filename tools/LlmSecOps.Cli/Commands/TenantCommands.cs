@@ -110,10 +110,10 @@ public static class TenantCommands
                 return ExitCodes.Ok;
             }
 
-            // The answer is {tenant, webhookSecret}; the secret is there only when a new one was made.
+            // The answer is {tenant, webhookSecret}; the secret is there (once) only when a new one was made.
             var tenant = answer is { ValueKind: JsonValueKind.Object } a && a.TryGetProperty("tenant", out var t) ? t : answer;
             c.Output.Object(tenant, "Tenant policy updated", TenantFields);
-            if (answer is { } doc && doc.TryGetProperty("webhookSecret", out var secret) && secret.ValueKind == JsonValueKind.String)
+            if (answer is { ValueKind: JsonValueKind.Object } doc && doc.TryGetProperty("webhookSecret", out var secret) && secret.ValueKind == JsonValueKind.String)
             {
                 c.Output.SecretOnce("Webhook signing secret", secret.GetString()!);
             }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using static LlmSecOps.Cli.ApiCommand;
 
@@ -20,21 +19,7 @@ public static class TokenCommands
         issue.SetApiAction(host, global, async c =>
         {
             var answer = await c.PostAsync("admin/tokens", new JsonObject { ["role"] = c.Parse.GetValue(role), ["name"] = c.Parse.GetValue(name) });
-            if (c.Output.IsJson || answer is not { ValueKind: JsonValueKind.Object } a)
-            {
-                c.Output.Json(answer);
-                return ExitCodes.Ok;
-            }
-
-            var metadata = JsonNode.Parse(a.GetRawText())!.AsObject();
-            var token = metadata["token"]?.GetValue<string>();
-            metadata.Remove("token");
-            c.Output.Object(JsonSerializer.SerializeToElement(metadata), "Token issued", "id", "role", "name");
-            if (token is not null)
-            {
-                c.Output.SecretOnce("Admin API token", token);
-            }
-
+            c.Output.ObjectWithSecret(answer, "Token issued", "token", "Admin API token", "id", "role", "name");
             return ExitCodes.Ok;
         });
 

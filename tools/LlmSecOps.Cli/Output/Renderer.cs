@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using LlmSecOps.Cli.Api;
 using Spectre.Console;
 using Spectre.Console.Rendering;
@@ -136,6 +137,27 @@ public sealed class Renderer(CliHost host, bool json)
         Host.Out.Write(new Text($"{label} (shown ONCE; the server keeps only a hash, so copy it now):{Environment.NewLine}"));
         Host.OutWriter.WriteLine(secret);
         Host.OutWriter.Flush();
+    }
+
+    /// <summary>
+    /// Prints an answer that carries a one-time credential in <paramref name="secretField"/> (a new key, a new admin
+    /// token): the other fields as a table, then the credential once via <see cref="SecretOnce"/>. Under
+    /// <c>--json</c> the answer is printed whole.
+    /// </summary>
+    public void ObjectWithSecret(JsonElement? answer, string title, string secretField, string label, params string[] first)
+    {
+        if (IsJson || answer is not { ValueKind: JsonValueKind.Object } obj
+            || !obj.TryGetProperty(secretField, out var secret) || secret.ValueKind != JsonValueKind.String)
+        {
+            Object(answer, title, first);
+            return;
+        }
+
+        // The table is built from a copy without the secret, so the secret appears exactly once in the output.
+        var metadata = JsonNode.Parse(obj.GetRawText())!.AsObject();
+        metadata.Remove(secretField);
+        Object(JsonSerializer.SerializeToElement(metadata), title, first);
+        SecretOnce(label, secret.GetString()!);
     }
 
     /// <summary>An error on standard error.</summary>
