@@ -273,6 +273,13 @@ internal sealed class RedisLane : IAsyncDisposable
         cmd.WriteBulk("PING"u8);
         var ping = SendOn(socket, cmd, "PING");
 
+        // When one step fails the others fail too and are not awaited: observe them so they are not reported
+        // as unobserved task exceptions later.
+        foreach (var step in new[] { auth, select, name, ping })
+        {
+            step?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+
         if (auth is not null)
         {
             try
