@@ -204,7 +204,7 @@ public static class RequestBodyParser
                     $"An array has more than {limits.MaxArrayLength} elements.");
             }
 
-            var childTag = inArray ? ElementValue(ref reader, parent, p) : PropertyValue(ref reader, route, parent, name, p);
+            var childTag = inArray ? ElementValue(ref reader, parent, p, limits) : PropertyValue(ref reader, route, parent, name, p);
 
             if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
             {
@@ -480,7 +480,7 @@ public static class RequestBodyParser
         return Tag.Other;
     }
 
-    private static Tag ElementValue(ref Utf8JsonReader reader, Tag parent, RequestParameters p)
+    private static Tag ElementValue(ref Utf8JsonReader reader, Tag parent, RequestParameters p, RequestLimits limits)
     {
         switch (parent)
         {
@@ -490,7 +490,12 @@ public static class RequestBodyParser
                     throw TypeError("messages[]", "an object");
                 }
 
-                p.MessageCount++;
+                if (++p.MessageCount > limits.MaxMessages)
+                {
+                    throw new InferenceRequestException(RequestErrorKind.TooLarge, "messages",
+                        $"The request has more than {limits.MaxMessages} messages.");
+                }
+
                 return Tag.Message;
 
             case Tag.MessageContent:
