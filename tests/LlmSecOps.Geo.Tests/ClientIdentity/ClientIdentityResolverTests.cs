@@ -101,4 +101,25 @@ public sealed class ClientIdentityResolverTests
 
         Assert.Equal(4, options.Validate().Count);
     }
+
+    [Fact]
+    public void HostileForwardedForHeadersNeverThrowAndNeverYieldATrustedClientFromAnUntrustedPeer()
+    {
+        var resolver = Resolver("10.0.0.0/8");
+        var random = new Random(5);
+        const string alphabet = "0123456789.:,[]% abcdef-unknown";
+        for (var i = 0; i < 20_000; i++)
+        {
+            var header = new string(Enumerable.Range(0, random.Next(0, 80)).Select(_ => alphabet[random.Next(alphabet.Length)]).ToArray());
+            var peer = random.Next(2) == 0 ? IPAddress.Parse("10.1.1.1") : IPAddress.Parse("2.3.4.5");
+
+            var identity = resolver.Resolve(peer, [header], "DE");
+
+            if (!resolver.IsTrusted(peer))
+            {
+                Assert.Equal(peer, identity.ClientIp);
+                Assert.Equal("FR", identity.Country);
+            }
+        }
+    }
 }
