@@ -260,6 +260,33 @@ public sealed class ResilienceTests
     }
 
     [Fact(Timeout = TestTimeouts.Resilience)]
+    public async Task ABlockingReadInFlightFailsPromptlyWhenTheServerDiesAndWorksAfterTheRestart()
+    {
+        await using var server = await RedisServerProcess.StartAsync();
+        var options = RedisOptions.Parse(server.ConnectionString);
+        options.ReconnectMaxDelay = TimeSpan.FromMilliseconds(300);
+        await using var redis = await RedisConnection.ConnectAsync(options);
+        await redis.XGroupCreateAsync("s", "g");
+        var blocked = redis.XReadGroupAsync("g", "c", "s", 10, block: TimeSpan.FromSeconds(30));
+        await Task.Delay(200);
+        Assert.False(blocked.IsCompleted);
+
+        var killedAt = Stopwatch.GetTimestamp();
+        server.Kill();
+        await Assert.ThrowsAsync<RedisConnectionException>(() => blocked.WaitAsync(Bound));
+        Assert.True(Stopwatch.GetElapsedTime(killedAt) < TimeSpan.FromSeconds(5), "a dead server must not leave a blocking read hanging for its block time");
+
+        await server.RestartAsync();
+        await WaitUntil(() => redis.IsConnected, "reconnect");
+        // No persistence: the stream and group are gone; recreate them and read again on the blocking lane.
+        await redis.XGroupCreateAsync("s", "g");
+        var again = RetryAsync(() => redis.XReadGroupAsync("g", "c", "s", 10, block: TimeSpan.FromSeconds(5)));
+        await Task.Delay(300);
+        var id = await redis.XAddAsync("s", [("k", "v")]);
+        Assert.Equal(id, Assert.Single(await again.WaitAsync(Bound)).Id);
+    }
+
+    [Fact(Timeout = TestTimeouts.Resilience)]
     public async Task ScriptsRunAgainAfterARestartEmptiedTheScriptCache()
     {
         await using var server = await RedisServerProcess.StartAsync();
