@@ -14,7 +14,7 @@ public sealed class SourceStateStore(NpgsqlDataSource dataSource)
         return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
-    /// <summary>Saves a round's result; <paramref name="state"/> is kept unchanged when null is passed with an error.</summary>
+    /// <summary>Saves a round's result; with an <paramref name="error"/> the stored state is left as it was.</summary>
     public async Task SaveAsync(string sourceId, string kind, string target, string? state, string? error, ScanSession? session, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);

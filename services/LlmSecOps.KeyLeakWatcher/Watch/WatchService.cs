@@ -40,7 +40,8 @@ public sealed partial class WatchService(IOptions<WatchOptions> options, SourceS
                 var previous = await states.GetAsync(configured.Id, cancellationToken);
                 var next = await source.ScanAsync(session, previous, cancellationToken);
                 var error = failed > 0 ? $"{failed} finding(s) could not be acted on; the same content is scanned again next round" : null;
-                await states.SaveAsync(configured.Id, configured.Kind, configured.Target, next, error, session, cancellationToken);
+                // Keep the old state when a finding could not be acted on, so the next round meets it again.
+                await states.SaveAsync(configured.Id, configured.Kind, configured.Target, error is null ? next : null, error, session, cancellationToken);
                 LogScanned(logger, configured.Id, session.BytesScanned, session.Findings.Count, session.NotScannedItems.Count);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

@@ -156,6 +156,82 @@ public sealed class LeakRevocationTests(ITestOutputHelper output)
         Assert.Equal("true_positive", JsonDocument.Parse(await repeat.Content.ReadAsStringAsync()).RootElement[0].GetProperty("label").GetString());
         Assert.Single(await controlPlane.IncidentsAsync(leaked.Id));
         Assert.Equal("active", (await controlPlane.GetKeyAsync(bystander.Id)).GetProperty("status").GetString());
+
+        // The keys themselves never reach the watcher's logs; their public ids do.
+        var logs = string.Join('\n', watcher.Logs.Lines);
+        Assert.Contains(leaked.Id, logs, StringComparison.Ordinal);
+        Assert.DoesNotContain(leaked.Key, logs, StringComparison.Ordinal);
+        Assert.DoesNotContain(unknown, logs, StringComparison.Ordinal);
+        Assert.DoesNotContain(leaked.Key[21..], logs, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheSameFindingReportedManyTimesAtOnceIsActedOnOnce()
+    {
+        await using var controlPlane = await ControlPlaneHost.StartAsync();
+        var tenant = await controlPlane.CreateTenantAsync("racy-co");
+        var leaked = await controlPlane.IssueKeyAsync(tenant);
+        using var temp = new TempFolder();
+        await using var watcher = await WatcherHost.StartAsync(new()
+        {
+            ["ControlPlane:BaseUrl"] = controlPlane.AdminUrl,
+            ["ControlPlane:Token"] = await controlPlane.IssueServiceTokenAsync(),
+            ["GitHubPartner:PublicKeysFile"] = temp.Write("keys.json", "{\"public_keys\":[]}"),
+        });
+        var responder = watcher.App.Services.GetRequiredService<LlmSecOps.KeyLeakWatcher.Actions.LeakResponder>();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+            responder.HandleAsync(new LlmSecOps.KeyLeakWatcher.Scanning.Finding(leaked.Key, "git", "repo@abc:x.env:1"), CancellationToken.None))));
+
+        Assert.Single(results, r => !r.Repeat);
+        Assert.Equal(LlmSecOps.KeyLeakWatcher.Actions.FindingOutcome.Revoked, Assert.Single(results, r => !r.Repeat).Outcome);
+        Assert.Single(await controlPlane.IncidentsAsync(leaked.Id));
+        Assert.Equal(8, await ScalarAsync(watcher.ConnectionString, "SELECT times_seen FROM watcher.findings"));
+    }
+
+    [Fact]
+    public async Task WhenTheControlPlaneIsDownTheFindingIsRetriedAndTheWatchStateIsNotAdvanced()
+    {
+        using var temp = new TempFolder();
+        var repo = temp.Combine("repo");
+        Directory.CreateDirectory(repo);
+        Tools.Git(repo, "init", "-q");
+        temp.Write("repo/a.env", $"K={TestKeys.New()}\n");
+        Tools.Git(repo, "add", "-A");
+        Tools.Git(repo, "commit", "-q", "-m", "a");
+        var deadPort = LlmSecOps.Testing.FreePort.Get();
+        await using var watcher = await WatcherHost.StartAsync(new()
+        {
+            ["ControlPlane:BaseUrl"] = $"http://127.0.0.1:{deadPort}",
+            ["ControlPlane:Token"] = "service-token",
+            ["ControlPlane:Timeout"] = "00:00:02",
+            ["GitHubPartner:PublicKeysFile"] = temp.Write("keys.json", "{\"public_keys\":[]}"),
+            ["Watch:Interval"] = "01:00:00",
+            ["Watch:Sources:0:Kind"] = "git",
+            ["Watch:Sources:0:Target"] = repo,
+            ["Watch:Sources:0:Name"] = "r",
+        });
+        var watch = watcher.App.Services.GetRequiredService<WatchService>();
+        await WaitForAsync(() => watch.Rounds >= 1);
+
+        Assert.Equal("error", await ScalarAsync(watcher.ConnectionString, "SELECT outcome FROM watcher.findings"));
+        Assert.Null(await ScalarAsync(watcher.ConnectionString, "SELECT state FROM watcher.source_state WHERE source_id = 'r'"));
+        Assert.Contains("could not be acted on", (string?)await ScalarAsync(watcher.ConnectionString, "SELECT last_error FROM watcher.source_state WHERE source_id = 'r'"), StringComparison.Ordinal);
+
+        await watch.RunRoundAsync(CancellationToken.None);
+
+        // Seen again and tried again (still failing): never silently marked as handled.
+        Assert.Equal(2, await ScalarAsync(watcher.ConnectionString, "SELECT times_seen FROM watcher.findings"));
+        Assert.Equal("error", await ScalarAsync(watcher.ConnectionString, "SELECT outcome FROM watcher.findings"));
+    }
+
+    private static async Task<object?> ScalarAsync(string database, string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        var value = await command.ExecuteScalarAsync();
+        return value is DBNull ? null : value;
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using LlmSecOps.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace LlmSecOps.KeyLeakWatcher.Tests.Fixtures;
 
@@ -23,8 +24,11 @@ internal sealed class WatcherHost : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    public CapturingLoggerProvider Logs { get; private init; } = new();
+
     public static async Task<WatcherHost> StartAsync(Dictionary<string, string?> settings)
     {
+        var logs = new CapturingLoggerProvider();
         var connectionString = await TestServers.NewDatabaseAsync();
         var app = KeyLeakWatcherApp.Build([], builder =>
         {
@@ -35,9 +39,11 @@ internal sealed class WatcherHost : IAsyncDisposable
                 ["ConnectionStrings:llmsecops"] = connectionString,
             });
             builder.Configuration.AddInMemoryCollection(settings);
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Trace);
         });
         await app.StartAsync();
-        return new WatcherHost(app, connectionString);
+        return new WatcherHost(app, connectionString) { Logs = logs };
     }
 
     public async ValueTask DisposeAsync()
