@@ -318,11 +318,17 @@ public sealed class OriginDetector
     /// <summary>
     /// The hard rule for a key used at the same time from a country it never used before: at least
     /// <see cref="ScoringOptions.ConcurrentNewCountryJumps"/> impossible-travel jumps within the hour to or from a
-    /// country first used (after the learning period) in the last 24 hours. One VPN session or one failover makes two
-    /// jumps at most; an owner and a thief interleaving make many. Returns the reason, or null.
+    /// country first used (after the learning period) in the last 24 hours, on a key with at least three days of
+    /// history. One VPN session or one failover makes two jumps at most; an owner and a thief interleaving make many.
+    /// Returns the reason, or null.
     /// </summary>
     public string? ConcurrentUseFromNewCountry(long nowMs, ScoringOptions options)
     {
+        if (_activeDays < 3)
+        {
+            return null; // a key's regions are not known yet in its first days (multi-region keys show them slowly)
+        }
+
         var jumps = CountSince(_recentNewCountryJumps, nowMs - HourMs);
         if (jumps >= options.ConcurrentNewCountryJumps)
         {
