@@ -106,3 +106,20 @@ public sealed class RobustnessTests
         Assert.Equal("messages", ex.Parameter);
     }
 }
+
+public sealed class ModelNameTests
+{
+    [Theory]
+    [InlineData("llama3", "llama3:latest")]
+    [InlineData("llama3:8b", "llama3:8b")]
+    [InlineData("llama3:latest", "llama3:latest")]
+    [InlineData("library/llama3", "library/llama3:latest")]
+    [InlineData("registry.local:5000/ns/model", "registry.local:5000/ns/model:latest")]
+    [InlineData("registry.local:5000/ns/model:q4", "registry.local:5000/ns/model:q4")]
+    [InlineData("model@sha256:abc", "model@sha256:abc")]
+    [InlineData(" phi3 ", "phi3:latest")]
+    public void ModelNamesAreCanonicalisedToNameColonTag(string model, string canonical)
+    {
+        Assert.Equal(canonical, ModelNames.Canonicalize(model));
+    }
+}
