@@ -170,6 +170,7 @@ public static class KeyEndpoints
 
         var principal = http.Principal();
         var now = time.GetUtcNow().UtcDateTime;
+        var rotated = false;
         var result = await db.InTransactionAsync<IResult>(async (connection, transaction) =>
         {
             var old = await connection.QuerySingleOrDefaultAsync<KeyRow>($"{KeyRow.Select} WHERE id = @keyId FOR UPDATE", new { keyId }, transaction);
@@ -197,9 +198,14 @@ public static class KeyEndpoints
                 new { keyId, newId = row.Id, graceEnd }, transaction);
             await AuditChain.AppendAsync(connection, transaction, principal.Actor, "key.rotate", keyId,
                 new { newKeyId = row.Id, request.GraceSeconds, oldKeyExpiresAt = graceEnd });
+            rotated = true;
             return Results.Created($"/admin/keys/{row.Id}", row.ToResponse(now, key));
         }, ct);
-        await broadcaster.KeyChangedAsync(keyId, ct);
+        if (rotated)
+        {
+            await broadcaster.KeyChangedAsync(keyId, ct);
+        }
+
         return result;
     }
 
