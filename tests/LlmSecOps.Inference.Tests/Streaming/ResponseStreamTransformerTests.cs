@@ -260,3 +260,37 @@ public sealed class ResponseStreamTransformerTests
         Assert.False(transformer.IsFinished);
     }
 }
+
+public sealed class CompletionResponseTests
+{
+    [Fact]
+    public void ANonStreamedOpenAiCompletionIsRedactedAndItsUsageRead()
+    {
+        var key = LlmSecOps.Contracts.Keys.ApiKey.Create();
+        var body = Encoding.UTF8.GetBytes("{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"your key: " + key + "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9}}");
+
+        var result = CompletionResponse.Process(RouteTable.Get(EndpointId.OpenAiChatCompletions), body, Detectors.All);
+
+        var text = Encoding.UTF8.GetString(result.Body.Span);
+        Assert.DoesNotContain(key, text);
+        Assert.Contains("your key: [REDACTED:llmsecops_key]", text);
+        Assert.Equal(1, result.Redactions);
+        Assert.Equal(3, result.PromptTokens);
+        Assert.Equal(9, result.CompletionTokens);
+        Assert.Equal("stop", result.FinishReason);
+        using var _ = JsonDocument.Parse(result.Body);
+    }
+
+    [Fact]
+    public void ANonStreamedOllamaResponseWithoutFindingsIsReturnedUntouched()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"model":"m","response":"hello","done":true,"done_reason":"length","prompt_eval_count":4,"eval_count":2}""");
+
+        var result = CompletionResponse.Process(RouteTable.Get(EndpointId.OllamaGenerate), body, Detectors.All);
+
+        Assert.Equal(body, result.Body.ToArray());
+        Assert.Equal(2, result.CompletionTokens);
+        Assert.Equal("length", result.FinishReason);
+        Assert.Equal(0, result.Redactions);
+    }
+}
