@@ -218,6 +218,10 @@ class Bench:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         return subprocess.run(argv, capture_output=True, text=True, **kwargs)
 
+    def gateway_unavailable(self, why: str) -> None:
+        self.gateway_status = f"gateway: not measured ({why})"
+        return None
+
     def start_gateway(self, upstream: str) -> Peer | None:
         dll = self.dll("services/LlmSecOps.Gateway", "LlmSecOps.Gateway")
         if not self.build("services/LlmSecOps.Gateway") or not dll.exists():
@@ -238,13 +242,13 @@ class Bench:
         result = self.as_postgres([str(self.pg_bin / "initdb"), "-D", str(self.pg_data), "-U", "postgres", "--auth=trust",
                                    "-E", "UTF8", "--locale=C"])
         if result.returncode != 0:
-            raise SystemExit("initdb failed: " + result.stderr)
+            return self.gateway_unavailable("initdb failed: " + result.stderr.strip()[-300:])
         pg_port = free_port()
         result = self.as_postgres([str(self.pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l", str(pg_root / "server.log"), "-w", "start",
                                    "-o", f"-p {pg_port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={pg_root} "
                                          "-c fsync=off -c synchronous_commit=off"])
         if result.returncode != 0:
-            raise SystemExit("PostgreSQL did not start: " + result.stderr + (pg_root / "server.log").read_text(errors="replace"))
+            return self.gateway_unavailable("PostgreSQL did not start: " + (result.stderr + (pg_root / "server.log").read_text(errors="replace")).strip()[-300:])
         if self.server_cpu is not None:
             pid = (self.pg_data / "postmaster.pid").read_text().split()[0]
             subprocess.run(["taskset", "-a", "-p", "-c", self.server_cpu, pid], capture_output=True)
@@ -256,7 +260,7 @@ class Bench:
         deadline = time.monotonic() + 20
         while subprocess.run([*self.redis_cli, "PING"], capture_output=True, text=True).stdout.strip() != "PONG":
             if time.monotonic() > deadline or redis.poll() is not None:
-                raise SystemExit("redis-server did not start:\n" + self.tail("redis"))
+                return self.gateway_unavailable("redis-server did not start: " + self.tail("redis", 3))
             time.sleep(0.2)
 
         data_port, admin_port = free_port(), free_port()
@@ -283,6 +287,7 @@ class Bench:
             return None
 
         auth = {"Authorization": f"Bearer {admin_token}"}
+        self.admin_base, self.admin_auth = admin, auth
 
         def admin_call(method: str, path: str, body: object | None = None) -> dict:
             status, _, payload = http(method, admin + path, body, auth)
@@ -301,13 +306,13 @@ class Bench:
                                                      "requestsPerMinute": 100_000_000, "tokensPerMinute": 100_000_000,
                                                      "concurrency": 100_000})
             tenant = admin_call("POST", "/admin/tenants", {"name": "bench", "tier": "bench"})
+            self.tenant_id = tenant["id"]
             budget = {"dailyTokens": 10**13, "monthlyTokens": 10**14}
             admin_call("PUT", f"/admin/tenants/{tenant['id']}/budget", budget)
             key = admin_call("POST", f"/admin/tenants/{tenant['id']}/keys", {"name": "bench"})
             admin_call("PUT", f"/admin/keys/{key['id']}/budget", budget)
         except RuntimeError as e:
             self.gateway_status = f"gateway: not measured (admin set-up failed: {e})"
-            log(self.gateway_status)
             return None
 
         peer = Peer("gateway", f"http://127.0.0.1:{data_port}/v1/chat/completions", {"Authorization": f"Bearer {key['key']}"},
@@ -315,11 +320,9 @@ class Bench:
         status, headers, payload = http("POST", peer.url, BODY, peer.headers)
         if status == 404 or status == 405:
             self.gateway_status = f"{NOT_AVAILABLE}: POST /v1/chat/completions answered HTTP {status}"
-            log(self.gateway_status)
             return None
         if status != 200 or b"choices" not in payload:
             self.gateway_status = f"gateway: not measured (POST /v1/chat/completions answered HTTP {status}: {payload[:200]!r})"
-            log(self.gateway_status)
             return None
         limits = sorted(h.lower() for h in headers if h.lower().startswith("x-ratelimit"))
         self.gateway_evidence.append("response headers: " + (", ".join(limits) if limits else "no x-ratelimit-* headers"))
@@ -425,9 +428,13 @@ class Bench:
                 f"ttft p50 {round_data[p.name]['ttft']['first_token_p50_us']:.0f} us" for p in peers)
                 + f" (load {round_data['_load']})")
 
-        events = self.events_written()
-        if events:
-            self.gateway_evidence.append(f"entries on llmsecops:events after the run: {events}")
+        if any(p.name == "gateway" for p in peers):
+            events = self.events_written()
+            self.gateway_evidence.append(f"entries on llmsecops:events after the run: {events or '?'}"
+                                         + (" (NO events were written: the full stack was not on)" if events == "0" else ""))
+            status, _, usage = http("GET", f"{self.admin_base}/admin/usage?tenantId={self.tenant_id}", headers=self.admin_auth)
+            self.gateway_evidence.append(f"GET /admin/usage for the bench tenant after the run: HTTP {status} "
+                                         f"{usage[:400].decode(errors='replace')}")
         finished = datetime.datetime.now(datetime.timezone.utc)
         report = Report(self, peers, rounds, started, finished, load_before, loadavg())
         text = report.markdown()
@@ -473,6 +480,10 @@ class Report:
     def ratio(self, a: str, b: str) -> float:
         return median([r[a]["tput"]["rps"] / r[b]["tput"]["rps"] for r in self.rounds])
 
+    def errors(self, name: str) -> int:
+        return sum(r[name]["tput"]["non2xx"] + r[name]["tput"]["socket_errors"] + r[name]["lat"]["errors"] + r[name]["ttft"]["errors"]
+                   for r in self.rounds)
+
     def rows(self) -> list[list[str]]:
         rows = []
         for name in self.names:
@@ -487,13 +498,13 @@ class Report:
                 f"{median(self.series(name, 'ttft', 'first_token_p99_us')) / 1000:.3f}",
                 "-" if name == "direct" else f"{self.added(name, 'ttft', 'first_token_p50_us') / 1000:+.3f}",
                 "-" if name == "direct" else f"{self.added(name, 'ttft', 'first_token_p99_us') / 1000:+.3f}",
-                str(sum(r[name]["tput"]["non2xx"] + r[name]["tput"]["socket_errors"] + r[name]["lat"]["errors"] + r[name]["ttft"]["errors"]
-                        for r in self.rounds)),
+                f"{median(self.series(name, 'ttft', 'total_p50_us')) / 1000:.3f}",
+                str(self.errors(name)),
             ])
         return rows
 
     HEADER = ["peer", "req/s (c=%d)", "c=1 p50 ms", "c=1 p99 ms", "added p50 ms", "added p99 ms",
-              "TTFT p50 ms", "TTFT p99 ms", "added TTFT p50 ms", "added TTFT p99 ms", "errors"]
+              "TTFT p50 ms", "TTFT p99 ms", "added TTFT p50 ms", "added TTFT p99 ms", "stream end p50 ms", "errors"]
 
     def header(self) -> list[str]:
         return [h.replace("%d", str(self.b.args.connections)) for h in self.HEADER]
@@ -515,6 +526,8 @@ class Report:
                     "- throughput at least 3x Portkey's: not measured",
                     "- throughput at least half of nginx's: not measured",
                     "- streaming adds under 1 ms to the first token: not measured"]
+        errors = self.errors("gateway")
+        warning = [f"- WARNING: {errors} gateway requests failed or were refused during the run; its figures include them."] if errors else []
         p99 = self.added("gateway", "lat", "total_p99_us") / 1000
         ttft = self.added("gateway", "ttft", "first_token_p50_us") / 1000
         ttft99 = self.added("gateway", "ttft", "first_token_p99_us") / 1000
@@ -522,7 +535,7 @@ class Report:
 
         def met(ok: bool) -> str:
             return "met" if ok else "NOT met"
-        return [
+        return warning + [
             f"- added p99 at concurrency 1 under 1 ms: {p99:+.3f} ms -> {met(p99 < 1)}",
             f"- throughput at least 3x Portkey's: {vs_portkey:.2f}x -> {met(vs_portkey >= 3)}",
             f"- throughput at least half of nginx's: {vs_nginx:.2f}x -> {met(vs_nginx >= 0.5)}",
@@ -560,7 +573,7 @@ class Report:
 
 Generated by `bench/gateway/bench.py`; not a CI gate, never asserted in tests.
 
-**Status: {self.b.gateway_status}.**{" The gateway's data plane was not in the tree when this ran, so there are no gateway figures: the table compares the three peers that exist, and the script adds the gateway by itself once its data plane answers `POST /v1/chat/completions`." if "gateway" not in self.names else ""}
+**Status: {self.b.gateway_status}.**{" The gateway's data plane was not in the tree when this ran, so there are no gateway figures: the table compares the three peers that exist, and the script adds the gateway by itself once its data plane answers `POST /v1/chat/completions`." if self.b.gateway_status.startswith(NOT_AVAILABLE) else ""}
 
 - Command: `{self.command()}` ({"quick mode" if a.quick else "full mode"}: {a.rounds} rounds; per round and peer {a.throughput_seconds} s of throughput, {a.latency_seconds} s at concurrency 1, {a.latency_seconds} s streaming; {a.warmup} s warm-up per peer)
 - Date: {self.started:%Y-%m-%d %H:%M} to {self.finished:%H:%M} UTC
@@ -581,6 +594,8 @@ Generated by `bench/gateway/bench.py`; not a CI gate, never asserted in tests.
 - c=1: the probe, one keep-alive connection, one request at a time, non-streaming chat; time to the end of the response.
 - TTFT: streaming chat (SSE, 8 tokens, simulator paced at {STREAM_TOKENS_PER_SECOND} tokens/s so a buffering proxy
   would show up as a late first token); time from sending the request to the first `data:` line with a content token.
+- stream end: time to the end of the streamed response (the upstream takes about 8 ms to send it). A first token
+  that arrives about when the stream ends means the peer buffered the stream.
 - added = median over rounds of (peer - direct) in the same round. errors = non-2xx, socket errors and failed probes, all rounds.
 
 Throughput ratios (median of per-round ratios):
@@ -595,7 +610,7 @@ Throughput ratios (median of per-round ratios):
 
 ### Peers
 
-{chr(10).join(f"- **{p.name}**: {p.note}; `{p.url}`" + (f" with headers {', '.join(k for k in p.headers)}" if p.headers else "") for p in self.peers)}
+{chr(10).join(f"- **{p.name}**: {p.note}; `POST /{p.url.split('/', 3)[3]}`" + (f" with headers {', '.join(k for k in p.headers)}" if p.headers else "") for p in self.peers)}
 
 ### Per round (req/s / c=1 p50 ms / c=1 p99 ms / TTFT p50 ms)
 
@@ -649,10 +664,10 @@ def main() -> int:
     args.argv = argv
     if args.quick:
         args.rounds = args.rounds or 3
-        args.throughput_seconds, args.latency_seconds, args.warmup = 2, 2, 2
+        args.throughput_seconds, args.latency_seconds, args.warmup = 2, 2, 3
     else:
         args.rounds = args.rounds or 5
-        args.throughput_seconds, args.latency_seconds, args.warmup = 6, 5, 3
+        args.throughput_seconds, args.latency_seconds, args.warmup = 6, 5, 5
     if args.write is None:
         args.write = not args.quick
     if args.rounds < 1 or args.connections < 1:
