@@ -80,6 +80,19 @@ public sealed class RendererTests
     }
 
     [Fact]
+    public void ControlCharactersFromTheServerNeverReachTheTerminal()
+    {
+        var (renderer, stdout, _) = Create(json: false);
+        using var document = JsonDocument.Parse("""{"summary":"leak\u001b[2J\u001b]0;pwned\u0007 found","evidence":{"path":"a\u009bb"}}""");
+        renderer.Object(document.RootElement, "Incident");
+        var text = stdout.ToString();
+        Assert.DoesNotContain('\u001b', text);
+        Assert.DoesNotContain('\u0007', text);
+        Assert.DoesNotContain('\u009b', text);
+        Assert.Contains("leak\uFFFD[2J\uFFFD]0;pwned\uFFFD found", text);
+    }
+
+    [Fact]
     public void ListsShowTheChosenColumnsThatExistAndCountTheRows()
     {
         var (renderer, stdout, _) = Create(json: false);
@@ -131,10 +144,11 @@ public sealed class RendererTests
     public void JsonModePrintsTheAnswerAsIndentedJsonOnStdout()
     {
         var (renderer, stdout, _) = Create(json: true);
-        using var document = JsonDocument.Parse("""{"id":"ten_1","name":"Acme"}""");
+        using var document = JsonDocument.Parse("""{"id":"ten_1","name":"Acme & Söhne <EU>"}""");
         renderer.Object(document.RootElement, "Tenant", "id");
         using var reparsed = JsonDocument.Parse(stdout.ToString());
-        Assert.Equal("Acme", reparsed.RootElement.GetProperty("name").GetString());
+        Assert.Equal("Acme & Söhne <EU>", reparsed.RootElement.GetProperty("name").GetString());
+        Assert.Contains("Acme & Söhne <EU>", stdout.ToString());
         Assert.Contains("\n", stdout.ToString().Trim());
     }
 

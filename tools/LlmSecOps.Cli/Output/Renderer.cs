@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlmSecOps.Cli.Api;
@@ -14,7 +15,9 @@ namespace LlmSecOps.Cli.Output;
 /// </summary>
 public sealed class Renderer(CliHost host, bool json)
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Relaxed escaping: the output is read by people and jq, never embedded in HTML, so "Acme & Co" stays readable
+    // instead of becoming "Acme \u0026 Co".
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>True when the operator asked for JSON.</summary>
     public bool IsJson { get; } = json;
@@ -59,12 +62,12 @@ public sealed class Renderer(CliHost host, bool json)
             {
                 foreach (var inner in value.EnumerateObject())
                 {
-                    table.AddRow(new Text($"{name}.{inner.Name}"), new Text(Format(inner.Value)));
+                    table.AddRow(new Text(Printable($"{name}.{inner.Name}")), new Text(Format(inner.Value)));
                 }
             }
             else
             {
-                table.AddRow(new Text(name), new Text(Format(value)));
+                table.AddRow(new Text(Printable(name)), new Text(Format(value)));
             }
         }
 
@@ -101,7 +104,7 @@ public sealed class Renderer(CliHost host, bool json)
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var column in present)
         {
-            table.AddColumn(new TableColumn(new Text(column)));
+            table.AddColumn(new TableColumn(new Text(Printable(column))));
         }
 
         foreach (var row in rows)
@@ -199,7 +202,7 @@ public sealed class Renderer(CliHost host, bool json)
         // Raw writer: error lines are not re-wrapped to the console width, so they stay greppable.
         foreach (var line in lines)
         {
-            Host.ErrorWriter.WriteLine(line);
+            Host.ErrorWriter.WriteLine(Printable(line));
         }
     }
 
@@ -207,15 +210,36 @@ public sealed class Renderer(CliHost host, bool json)
     public static string Format(JsonElement value) => value.ValueKind switch
     {
         JsonValueKind.Null or JsonValueKind.Undefined => "-",
-        JsonValueKind.String => Timestamp(value.GetString() ?? ""),
+        JsonValueKind.String => Printable(Timestamp(value.GetString() ?? "")),
         JsonValueKind.True => "yes",
         JsonValueKind.False => "no",
         JsonValueKind.Number => value.GetRawText(),
         JsonValueKind.Array when value.EnumerateArray().All(IsScalar) => value.GetArrayLength() == 0
             ? "-"
             : string.Join(", ", value.EnumerateArray().Select(Format)),
-        _ => value.GetRawText(),
+        _ => Printable(value.GetRawText()),
     };
+
+    /// <summary>
+    /// Replaces control characters (C0, DEL, C1) with U+FFFD. Incident evidence and summaries can carry text an attacker
+    /// chose (a leaked key's surroundings in a scanned repository); printed raw, an ESC sequence could rewrite the
+    /// operator's terminal or hide lines (CVE-2003-0063-style terminal escape injection).
+    /// </summary>
+    public static string Printable(string text)
+    {
+        if (!text.Any(char.IsControl))
+        {
+            return text;
+        }
+
+        return string.Create(text.Length, text, static (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                span[i] = char.IsControl(source[i]) ? '\uFFFD' : source[i];
+            }
+        });
+    }
 
     /// <summary>The rows of a list answer: the array itself, or the first array-valued property of an object.</summary>
     public static List<JsonElement> Rows(JsonElement? element)
