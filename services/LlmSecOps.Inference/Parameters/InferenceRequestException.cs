@@ -32,6 +32,12 @@ public enum RequestErrorKind
 
     /// <summary>The tier policy caps this parameter and the request is above the cap. 400.</summary>
     AboveLimit,
+
+    /// <summary>
+    /// A key spelled differently from a parameter the gateway checks (<c>"Model"</c>, <c>"OPTIONS"</c>,
+    /// <c>"meſſages"</c>) that a case-insensitive upstream parser would still bind to it. 400.
+    /// </summary>
+    AmbiguousKey,
 }
 
 /// <summary>
@@ -85,6 +91,7 @@ public sealed class InferenceRequestException : Exception
         RequestErrorKind.Missing => "missing_parameter",
         RequestErrorKind.NotAllowed => "parameter_not_allowed",
         RequestErrorKind.AboveLimit => "parameter_above_limit",
+        RequestErrorKind.AmbiguousKey => "ambiguous_key",
         _ => "invalid_request",
     };
 }

@@ -13,6 +13,15 @@ namespace LlmSecOps.Inference.Parameters;
 /// object at the top, duplicate keys in any object (RFC 8259 §4 leaves their meaning unpredictable; Go's
 /// encoding/json used by Ollama keeps the LAST, other parsers the first — a guard and the upstream must never see
 /// different requests), nesting beyond the limit, and wrongly typed or out-of-range parameters.
+/// <para>
+/// Keys are compared the way Go's encoding/json binds them to struct fields: case-insensitively, with the
+/// Unicode folds it special-cases (<c>ſ</c> U+017F = <c>s</c>, <c>K</c> U+212A = <c>k</c>). So
+/// <c>{"model":"allowed","Model":"other"}</c> is a duplicate (Go would take the last one and run a model the
+/// authorization never saw), and a key that folds to a parameter the gateway checks but is not spelled exactly
+/// (<c>"Options"</c>, <c>"MAX_TOKENS"</c>) is refused: a Go upstream (Ollama) would bind it while a Python one
+/// (vLLM) would ignore it, and either way the gateway's cap would not be what the upstream reads (JSON
+/// interoperability research, Bishop Fox 2021: case-insensitive key matching as a parser differential).
+/// </para>
 /// </summary>
 public static class RequestBodyParser
 {
@@ -64,7 +73,7 @@ public static class RequestBodyParser
         }
 
         var result = new RequestParameters(route, body.Length);
-        var nameBuffer = ArrayPool<byte>.Shared.Rent(limits.MaxPropertyNameBytes);
+        var nameBuffer = ArrayPool<byte>.Shared.Rent(limits.MaxPropertyNameBytes * 2);
         var frames = ArrayPool<Frame>.Shared.Rent(limits.MaxDepth + 2);
         using var keys = new DuplicateKeyTable();
         try
@@ -161,10 +170,17 @@ public static class RequestBodyParser
                         name = reader.ValueSpan;
                     }
 
-                    if (!keys.TryAdd(frame.ObjectId, name))
+                    var folded = Fold(name, nameBuffer.AsSpan(limits.MaxPropertyNameBytes));
+                    if (!keys.TryAdd(frame.ObjectId, folded))
                     {
                         throw new InferenceRequestException(RequestErrorKind.DuplicateKey, Describe(frame.Tag, name),
-                            $"The key '{Printable(name)}' appears twice in the same object; duplicate keys are refused (RFC 8259 §4).");
+                            $"The key '{Printable(name)}' appears twice in the same object (keys are compared case-insensitively); duplicate keys are refused (RFC 8259 §4).");
+                    }
+
+                    if (!folded.SequenceEqual(name) && IsRecognised(folded))
+                    {
+                        throw new InferenceRequestException(RequestErrorKind.AmbiguousKey, Describe(frame.Tag, folded),
+                            $"The key '{Printable(name)}' must be spelled '{Printable(folded)}' (parameter names are lower case).");
                     }
 
                     if (frame.Tag == Tag.Root)
@@ -612,6 +628,67 @@ public static class RequestBodyParser
             default:
                 throw TypeError("keep_alive", "a duration string or a number of seconds");
         }
+    }
+
+    private static readonly byte[][] s_recognised =
+    [
+        .. new[]
+        {
+            "model", "stream", "stream_options", "include_usage", "max_tokens", "max_completion_tokens", "n", "best_of",
+            "logprobs", "top_logprobs", "logit_bias", "keep_alive", "options", "num_predict", "num_ctx", "num_gpu",
+            "main_gpu", "num_thread", "num_batch", "use_mmap", "use_mlock", "low_vram", "numa", "vocab_only", "raw",
+            "template", "system", "images", "messages", "content", "text", "image_url", "url", "prompt", "input", "suffix",
+        }.Select(System.Text.Encoding.ASCII.GetBytes),
+    ];
+
+    private static bool IsRecognised(ReadOnlySpan<byte> folded)
+    {
+        foreach (var name in s_recognised)
+        {
+            if (folded.SequenceEqual(name))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Folds a key like Go's encoding/json matches field names: ASCII letters to lower case, U+017F (ſ) to 's',
+    /// U+212A (Kelvin sign) to 'k'; other bytes unchanged. Returns <paramref name="name"/> itself when nothing changes.
+    /// </summary>
+    internal static ReadOnlySpan<byte> Fold(ReadOnlySpan<byte> name, Span<byte> buffer)
+    {
+        var changed = false;
+        var n = 0;
+        for (var i = 0; i < name.Length; i++)
+        {
+            var b = name[i];
+            if (b is >= (byte)'A' and <= (byte)'Z')
+            {
+                buffer[n++] = (byte)(b | 0x20);
+                changed = true;
+            }
+            else if (b == 0xC5 && i + 1 < name.Length && name[i + 1] == 0xBF)
+            {
+                buffer[n++] = (byte)'s';
+                i++;
+                changed = true;
+            }
+            else if (b == 0xE2 && i + 2 < name.Length && name[i + 1] == 0x84 && name[i + 2] == 0xAA)
+            {
+                buffer[n++] = (byte)'k';
+                i += 2;
+                changed = true;
+            }
+            else
+            {
+                buffer[n++] = b;
+            }
+        }
+
+        return changed ? buffer[..n] : name;
     }
 
     private static bool IsHardwareOption(ReadOnlySpan<byte> name) =>
