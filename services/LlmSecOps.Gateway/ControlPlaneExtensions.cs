@@ -65,13 +65,16 @@ public static class ControlPlaneExtensions
         services.AddHostedService<AuditCheckpointService>();
 
         services.AddSingleton<UsageStore>();
+        services.AddHealthChecks()
+            .AddCheck<PostgresHealthCheck>("postgres")
+            .AddCheck<RedisHealthCheck>("redis");
         return builder;
     }
 
     /// <summary>Maps the admin API on the Admin listener and the minimal authenticated model listings on the Data listener.</summary>
     public static WebApplication MapControlPlane(this WebApplication app, string adminListener, string dataListener)
     {
-        var admin = app.MapGroup("/admin").RequireListener(adminListener).RequireAdminAuthentication();
+        var admin = app.MapGroup("/admin").RequireListener(adminListener).HandleAdminErrors().RequireAdminAuthentication();
         admin.MapTenantEndpoints();
         admin.MapTierEndpoints();
         admin.MapKeyEndpoints();
