@@ -41,7 +41,7 @@ internal sealed class PooledBuffer : IDisposable
             {
                 var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, live + data.Length));
                 _buffer.AsSpan(_start, live).CopyTo(bigger);
-                ArrayPool<byte>.Shared.Return(_buffer);
+                ArrayPool<byte>.Shared.Return(_buffer, clearArray: true);
                 _buffer = bigger;
             }
             else
@@ -79,7 +79,8 @@ internal sealed class PooledBuffer : IDisposable
         _buffer = [];
         if (buffer.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            // Cleared: it held model output before redaction, which must not linger in the shared pool.
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
         }
     }
 }
