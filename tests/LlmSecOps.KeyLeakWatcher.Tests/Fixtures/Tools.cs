@@ -31,6 +31,14 @@ internal static class Tools
         return stdout.Result;
     }
 
+    /// <summary>Fails with the install command when a fixture tool is missing (never skips silently).</summary>
+    public static void Require(params string[] tools)
+    {
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':');
+        var missing = tools.Where(t => !path.Any(p => File.Exists(System.IO.Path.Combine(p, t)))).ToList();
+        Assert.True(missing.Count == 0, $"Fixture tools missing: {string.Join(", ", missing)}. Install them: apt-get install -y {string.Join(' ', missing)}");
+    }
+
     public static string Git(string repo, params string[] arguments) =>
         Run(repo, "git", ["-c", "user.name=Test Author", "-c", "user.email=author@example.test", "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", .. arguments]).Trim();
 }

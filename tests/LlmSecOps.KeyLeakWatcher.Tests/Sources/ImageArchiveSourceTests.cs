@@ -64,6 +64,43 @@ public sealed class ImageArchiveSourceTests
     }
 
     [Fact]
+    public async Task ImagesBuiltByUmociAndExportedBySkopeoInBothLayoutsYieldWhiteoutDeletedEnvAndHistoryKeys()
+    {
+        // Real tools (Debian packages umoci and skopeo, offline): a layer adds etc/app.env with a key, the next layer
+        // deletes it (umoci writes the whiteout), the config gets a key in Env and in a history entry; skopeo then
+        // writes a docker-save (docker-archive) tarball and an OCI archive.
+        Tools.Require("umoci", "skopeo");
+        using var temp = new TempFolder();
+        var deleted = TestKeys.New();
+        var inEnv = TestKeys.New();
+        var inHistory = TestKeys.New();
+        Tools.Run(temp.Path, "umoci", "init", "--layout", "layout");
+        Tools.Run(temp.Path, "umoci", "new", "--image", "layout:app");
+        Tools.Run(temp.Path, "umoci", "unpack", "--rootless", "--image", "layout:app", "bundle");
+        temp.Write("bundle/rootfs/etc/app.env", $"A=1\nLSO_KEY={deleted}\n");
+        Tools.Run(temp.Path, "umoci", "repack", "--refresh-bundle", "--image", "layout:app", "bundle");
+        File.Delete(temp.Combine("bundle/rootfs/etc/app.env"));
+        Tools.Run(temp.Path, "umoci", "repack", "--refresh-bundle", "--image", "layout:app", "bundle");
+        Tools.Run(temp.Path, "umoci", "config", "--image", "layout:app", "--config.env", $"LSO_KEY={inEnv}", "--history.created_by", $"/bin/sh -c echo {inHistory} > /dev/null");
+        Tools.Run(temp.Path, "skopeo", "copy", "-q", "oci:layout:app", "docker-archive:docker-save.tar:leaky:1");
+        Tools.Run(temp.Path, "skopeo", "copy", "-q", "oci:layout:app", "oci-archive:oci.tar");
+
+        foreach (var file in new[] { "docker-save.tar", "oci.tar" })
+        {
+            var session = new ScanSession();
+            await new ImageArchiveSource(temp.Combine(file)).ScanAsync(session, null, CancellationToken.None);
+
+            Assert.Empty(session.NotScannedItems);
+            Assert.Equal(3, session.Findings.Count);
+            var whiteout = Assert.Single(session.Findings, f => f.KeyId == deleted[9..21]);
+            Assert.Matches($@"^{file.Replace(".", @"\.", StringComparison.Ordinal)}!layer sha256:[0-9a-f]{{64}}!etc/app\.env:2$", whiteout.Location);
+            Assert.StartsWith("deleted by a whiteout in later layer sha256:", whiteout.Context.Note, StringComparison.Ordinal);
+            Assert.Matches(@"!config sha256:[0-9a-f]{64}!config\.Env\[\d\]$", Assert.Single(session.Findings, f => f.KeyId == inEnv[9..21]).Location);
+            Assert.Matches(@"!config sha256:[0-9a-f]{64}!history\[\d\]\.created_by$", Assert.Single(session.Findings, f => f.KeyId == inHistory[9..21]).Location);
+        }
+    }
+
+    [Fact]
     public async Task AZstdLayerIsReportedAsNotScannedInsteadOfSkippedSilently()
     {
         using var temp = new TempFolder();
