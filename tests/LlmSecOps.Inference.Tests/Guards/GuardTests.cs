@@ -188,6 +188,8 @@ public sealed class GuardTests
         output.Append(redactor.Push("\ndone")).Append(redactor.Flush());
 
         Assert.Equal("key:\n[REDACTED:private_key]\ndone", output.ToString());
+        Assert.Equal(1, redactor.Redactions[DetectorKind.PrivateKey]);
+        Assert.Single(redactor.Redactions);
     }
 
     [Fact]
