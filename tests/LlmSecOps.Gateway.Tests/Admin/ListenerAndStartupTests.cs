@@ -78,6 +78,34 @@ public sealed class ListenerAndStartupTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/admin/tiers")).StatusCode);
     }
 
+    [Fact]
+    public async Task AdminTokensAreShownOnceAndStoredOnlyAsAHash()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var token = await host.IssueTokenAsync("operator", "ops");
+        Assert.StartsWith("lsoadm_", token, StringComparison.Ordinal);
+        using var admin = host.Admin();
+        var listed = await admin.GetStringAsync("/admin/tokens");
+        Assert.Contains("ops", listed, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, listed, StringComparison.Ordinal);
+
+        await using var connection = new Npgsql.NpgsqlConnection(host.DatabaseConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT string_agg(t::text, ' ') FROM gateway.admin_tokens t", connection);
+        var rows = (string)(await command.ExecuteScalarAsync())!;
+        Assert.DoesNotContain(token, rows, StringComparison.Ordinal);
+        Assert.DoesNotContain(token[7..], rows, StringComparison.Ordinal);
+        Assert.DoesNotContain(host.BootstrapToken, rows, StringComparison.Ordinal);
+        Assert.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(token))), rows, StringComparison.Ordinal);
+
+        // A revoked token stops working at once.
+        using var ops = host.Admin(token);
+        Assert.Equal(HttpStatusCode.OK, (await ops.GetAsync("/admin/tiers")).StatusCode);
+        var id = System.Text.Json.JsonDocument.Parse(listed).RootElement.EnumerateArray().Single(t => t.GetProperty("name").GetString() == "ops").GetProperty("id").GetString();
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/admin/tokens/{id}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await ops.GetAsync("/admin/tiers")).StatusCode);
+    }
+
     private static async Task<string> RawGetAsync(int port, string path, string hostHeader, string? token)
     {
         using var client = new TcpClient();

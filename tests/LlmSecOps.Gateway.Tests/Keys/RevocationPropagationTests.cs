@@ -104,6 +104,32 @@ public sealed class RevocationPropagationTests(ITestOutputHelper output)
         Assert.Contains(a.Logs.Lines, l => l.Contains("[1401]", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task SuspendingATenantThroughOneReplicaIsEnforcedByTheOtherAtOnce()
+    {
+        var database = await TestServers.NewDatabaseAsync();
+        var prefix = TestServers.NewKeyPrefix();
+        var pepper = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var token = "boot_" + Guid.NewGuid().ToString("N") + Guid.NewGuid().ToString("N");
+        await using var a = await GatewayHost.StartAsync(database, SlowCache(), pepper, token, redisPrefix: prefix);
+        await using var b = await GatewayHost.StartAsync(database, SlowCache(), pepper, token, redisPrefix: prefix);
+        var tenant = await a.CreateTenantAsync();
+        var (_, key) = await a.IssueKeyAsync(tenant);
+        using var dataB = b.Data();
+        Assert.Equal(HttpStatusCode.OK, (await GetModelsAsync(dataB, key)).StatusCode);
+
+        using var adminA = a.Admin();
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(HttpStatusCode.OK, (await adminA.PostAsync($"/admin/tenants/{tenant}/suspend", null)).StatusCode);
+        while ((await GetModelsAsync(dataB, key)).StatusCode != HttpStatusCode.Forbidden)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "replica B still serves a suspended tenant");
+            await Task.Delay(5);
+        }
+
+        output.WriteLine($"Replica B refused the suspended tenant's key {clock.ElapsedMilliseconds} ms after the suspend request started.");
+    }
+
     private static Task<HttpResponseMessage> GetModelsAsync(HttpClient client, string key)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
