@@ -275,3 +275,44 @@ public sealed class SyntheticDatabaseTests
         Assert.Equal("", GeoIpDatabase.Empty.Lookup(IPAddress.Parse("2001:4860::8888")));
     }
 }
+
+public sealed class GeoOptionsTests
+{
+    [Fact]
+    public void AMissingRequiredDatabaseStopsStartUpWithTheInstallCommand()
+    {
+        var options = new GeoOptions { Ipv4Path = "/nonexistent/geoip", Ipv6Path = "/nonexistent/geoip6" };
+
+        var errors = options.Validate();
+
+        Assert.Equal(2, errors.Count);
+        Assert.Contains("apt-get install -y tor-geoipdb", errors[0]);
+        Assert.Throws<InvalidOperationException>(options.Load);
+    }
+
+    [Fact]
+    public void AnOptionalMissingDatabaseLoadsEmpty()
+    {
+        var db = new GeoOptions { Ipv4Path = "/nonexistent/geoip", Required = false }.Load();
+
+        Assert.Same(GeoIpDatabase.Empty, db);
+    }
+
+    [Fact]
+    public void AnIpv4OnlyDatabaseCanBeConfigured()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, "16777216,16777471,AU\n");
+            var db = new GeoOptions { Ipv4Path = path, Ipv6Path = "" }.Load();
+
+            Assert.Equal("AU", db.Lookup(System.Net.IPAddress.Parse("1.0.0.1")));
+            Assert.Equal(0, db.Ipv6SourceRanges);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
