@@ -78,20 +78,6 @@ public sealed class ScanSession
         return matches.Count;
     }
 
-    /// <summary>Scans a string (config values, commit messages). Findings are at <paramref name="location"/> exactly.</summary>
-    public async ValueTask<int> ScanTextAsync(string text, string sourceKind, string location, FindingContext? context, CancellationToken cancellationToken)
-    {
-        var matches = KeyScanner.ScanText(text);
-        Interlocked.Add(ref _bytes, text.Length);
-        Interlocked.Increment(ref _items);
-        foreach (var match in matches)
-        {
-            await ReportAsync(new Finding(match.Key, sourceKind, location, context), cancellationToken);
-        }
-
-        return matches.Count;
-    }
-
     /// <summary>Records something that could not be scanned (never skipped silently).</summary>
     public void ReportNotScanned(string location, string reason)
     {

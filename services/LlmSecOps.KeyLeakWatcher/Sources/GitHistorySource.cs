@@ -16,6 +16,9 @@ namespace LlmSecOps.KeyLeakWatcher.Sources;
 /// <param name="mirrorRoot">Where remote repositories are mirrored. Default: a temp folder.</param>
 public sealed class GitHistorySource(string repository, string? mirrorRoot = null) : IScanSource
 {
+    /// <summary>Commit and tag objects up to this size are read whole (to name their author).</summary>
+    private const long MaxObjectInMemory = 16L * 1024 * 1024;
+
     /// <inheritdoc />
     public string Kind => "git";
 
@@ -166,10 +169,14 @@ public sealed class GitHistorySource(string repository, string? mirrorRoot = nul
                 case "blob":
                     await session.ScanAsync(content, "git", () => BlobPlaceAsync(gitDir, display, sha, path, cancellationToken), cancellationToken);
                     break;
-                case "commit" or "tag":
+                case "commit" or "tag" when size <= MaxObjectInMemory:
                     var text = new byte[size];
                     await content.ReadExactlyAsync(text, cancellationToken);
                     await session.ScanAsync(new MemoryStream(text), "git", () => ValueTask.FromResult(CommitPlace(display, sha, type, text)), cancellationToken);
+                    break;
+                case "commit" or "tag":
+                    // Absurdly large commit/tag object: streamed like a blob, without parsing its author.
+                    await session.ScanAsync(content, "git", () => ValueTask.FromResult(new FindingPlace($"{display}@{sha}:({type} object)", new FindingContext(Commit: sha))), cancellationToken);
                     break;
                 default:
                     break;

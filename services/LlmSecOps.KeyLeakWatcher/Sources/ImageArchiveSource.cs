@@ -19,6 +19,9 @@ public sealed class ImageArchiveSource(string path) : IScanSource
     private const string OciIndex = "application/vnd.oci.image.index.v1+json";
     private const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+    /// <summary>Largest manifest, index or config read into memory; a bigger one is reported, not loaded.</summary>
+    private const long MaxJsonBytes = 64L * 1024 * 1024;
+
     /// <inheritdoc />
     public string Kind => "image";
 
@@ -30,7 +33,7 @@ public sealed class ImageArchiveSource(string path) : IScanSource
     {
         if (File.Exists(path))
         {
-            await ScanImageAsync(path, session, null, cancellationToken);
+            await ScanImageSafelyAsync(path, session, null, cancellationToken);
             return null;
         }
 
@@ -42,10 +45,23 @@ public sealed class ImageArchiveSource(string path) : IScanSource
         var scanned = previousState is null ? [] : JsonSerializer.Deserialize<HashSet<string>>(previousState) ?? [];
         foreach (var file in Directory.EnumerateFiles(path, "*.tar").Order(StringComparer.Ordinal))
         {
-            await ScanImageAsync(file, session, scanned, cancellationToken);
+            await ScanImageSafelyAsync(file, session, scanned, cancellationToken);
         }
 
         return JsonSerializer.Serialize(scanned.Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>A malformed tarball is reported as not scanned and does not stop the other images of a folder.</summary>
+    private static async Task ScanImageSafelyAsync(string file, ScanSession session, HashSet<string>? skip, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ScanImageAsync(file, session, skip, cancellationToken);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException or EndOfStreamException)
+        {
+            session.ReportNotScanned(Path.GetFileName(file), $"not a readable image tarball: {ex.Message}");
+        }
     }
 
     /// <summary>Scans one image tarball; images whose config digest is in <paramref name="skip"/> are not read again.</summary>
@@ -213,6 +229,12 @@ public sealed class ImageArchiveSource(string path) : IScanSource
             return;
         }
 
+        if (entry.Data.Length > MaxJsonBytes)
+        {
+            session.ReportNotScanned(location, $"config is {entry.Data.Length} bytes, more than the {MaxJsonBytes} bytes read into memory");
+            return;
+        }
+
         var raw = new byte[entry.Data.Length];
         await entry.Rewound().ReadExactlyAsync(raw, cancellationToken);
         var structured = new HashSet<string>(StringComparer.Ordinal);
@@ -377,6 +399,11 @@ public sealed class ImageArchiveSource(string path) : IScanSource
 
     private static async Task<JsonDocument> ReadJsonAsync(Entry entry, CancellationToken cancellationToken)
     {
+        if (entry.Data.Length > MaxJsonBytes)
+        {
+            throw new InvalidDataException($"An image manifest or index of {entry.Data.Length} bytes is larger than {MaxJsonBytes} bytes.");
+        }
+
         var bytes = new byte[entry.Data.Length];
         await entry.Rewound().ReadExactlyAsync(bytes, cancellationToken);
         return JsonDocument.Parse(bytes);

@@ -140,6 +140,23 @@ public sealed class ImageArchiveSourceTests
     }
 
     [Fact]
+    public async Task AMalformedImageInAWatchedFolderIsReportedAndTheOthersAreStillScanned()
+    {
+        using var temp = new TempFolder();
+        var folder = temp.Combine("images");
+        temp.Write("bad/manifest.json", "[{\"Config\": 42, \"Layers\": \"nope\"");
+        Directory.CreateDirectory(folder);
+        Tools.Run(temp.Combine("bad"), "tar", "-cf", Path.Combine(folder, "a-broken.tar"), "manifest.json");
+        LeakyImage().Builder.WriteOci(Path.Combine(folder, "b-good.tar"));
+
+        var session = new ScanSession();
+        await new ImageArchiveSource(folder).ScanAsync(session, null, CancellationToken.None);
+
+        Assert.Equal("a-broken.tar", Assert.Single(session.NotScannedItems).Location);
+        Assert.Equal(4, session.Findings.Count);
+    }
+
+    [Fact]
     public async Task ATarballThatIsNotAnImageIsReportedNotScanned()
     {
         using var temp = new TempFolder();
