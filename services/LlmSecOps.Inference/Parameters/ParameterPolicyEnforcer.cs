@@ -205,12 +205,18 @@ public static class ParameterPolicyEnforcer
         }
         else
         {
-            return (requested.Value, false);
+            effective = requested.Value;
         }
 
         var text = effective.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var before = edits.Count;
         if (p.Route.Family == ApiFamily.Ollama)
         {
+            if (p.NumPredict == effective)
+            {
+                return (effective, false);
+            }
+
             if (p.NumPredictValue.Exists)
             {
                 edits.Add(new Edit(p.NumPredictValue.Start, p.NumPredictValue.Length, text));
@@ -231,27 +237,28 @@ public static class ParameterPolicyEnforcer
         }
         else
         {
-            // Rewrite every spelling present, so the upstream honours the cap whichever one it reads.
-            var any = false;
-            if (p.MaxTokensValue.Exists)
-            {
-                edits.Add(new Edit(p.MaxTokensValue.Start, p.MaxTokensValue.Length, text));
-                any = true;
-            }
-
-            if (p.MaxCompletionTokensValue.Exists)
+            // Every spelling present is rewritten to the effective value, and max_tokens (the spelling every
+            // OpenAI-compatible server reads: vLLM, llama.cpp, Ollama's /v1) is always present, so the cap holds
+            // whichever spelling the upstream honours.
+            if (p.MaxCompletionTokensValue.Exists && p.MaxCompletionTokens != effective)
             {
                 edits.Add(new Edit(p.MaxCompletionTokensValue.Start, p.MaxCompletionTokensValue.Length, text));
-                any = true;
             }
 
-            if (!any)
+            if (p.MaxTokensValue.Exists)
+            {
+                if (p.MaxTokens != effective)
+                {
+                    edits.Add(new Edit(p.MaxTokensValue.Start, p.MaxTokensValue.Length, text));
+                }
+            }
+            else
             {
                 InsertRoot(p, edits, "\"max_tokens\":" + text);
             }
         }
 
-        return (effective, true);
+        return (effective, edits.Count > before);
     }
 
     private static void InjectIncludeUsage(RequestParameters p, List<Edit> edits)

@@ -52,9 +52,9 @@ public sealed class ParameterTests
 
         var forwarded = Forwarded(prepared);
         Assert.Equal(2000, forwarded.GetProperty(spelling).GetInt32());
+        Assert.Equal(2000, forwarded.GetProperty("max_tokens").GetInt32());
         Assert.Equal(2000, prepared.EffectiveMaxTokens);
         Assert.Equal(100000, prepared.Parameters.MaxTokensRequested);
-        Assert.Equal(2, forwarded.EnumerateObject().Count(p => p.Name != "messages"));
     }
 
     [Fact]
@@ -66,6 +66,16 @@ public sealed class ParameterTests
         Assert.Equal(500, Forwarded(prepared).GetProperty("max_tokens").GetInt32());
         Assert.Equal(500, Forwarded(prepared).GetProperty("max_completion_tokens").GetInt32());
         Assert.Equal(500, prepared.EffectiveMaxTokens);
+    }
+
+    [Fact]
+    public void MaxCompletionTokensWithinTheCapIsKeptAndMaxTokensAddedForUpstreamsThatOnlyReadThat()
+    {
+        var prepared = Prepare(OpenAiChat, """{"model":"m","max_completion_tokens":300}""", new TierParameterPolicy { MaxMaxTokens = 500 });
+
+        Assert.Equal(300, Forwarded(prepared).GetProperty("max_completion_tokens").GetInt32());
+        Assert.Equal(300, Forwarded(prepared).GetProperty("max_tokens").GetInt32());
+        Assert.Equal(300, prepared.EffectiveMaxTokens);
     }
 
     [Fact]
