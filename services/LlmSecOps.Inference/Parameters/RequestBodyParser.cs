@@ -442,7 +442,8 @@ public static class RequestBodyParser
             return ExpectObjectOrNull(ref reader, "logit_bias", Tag.LogitBias);
         }
 
-        if (name.SequenceEqual("keep_alive"u8) && ollama)
+        // keep_alive on every route: Ollama's OpenAI-compatible endpoints may read it too; others ignore it.
+        if (name.SequenceEqual("keep_alive"u8))
         {
             KeepAlive(ref reader, p);
             return Tag.Other;

@@ -365,6 +365,14 @@ public sealed class ParameterTests
         Assert.Equal(seconds < 0, prepared.Parameters.KeepAliveForever);
     }
 
+    [Fact]
+    public void KeepAliveIsBoundedOnOpenAiRoutesToo()
+    {
+        var prepared = Prepare(OpenAiChat, """{"model":"m","keep_alive":-1}""", new TierParameterPolicy { MaxKeepAlive = TimeSpan.FromMinutes(10) });
+
+        Assert.Equal(600, Forwarded(prepared).GetProperty("keep_alive").GetInt32());
+    }
+
     [Theory]
     [InlineData("\"10\"")]
     [InlineData("\"-1\"")]
