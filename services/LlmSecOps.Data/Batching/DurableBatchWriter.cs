@@ -283,7 +283,28 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
         var records = new List<byte[]>(batch.Count);
         foreach (var item in batch)
         {
-            records.Add(_serializer.Serialize(item));
+            string? problem;
+            try
+            {
+                var bytes = _serializer.Serialize(item);
+                problem = bytes.Length <= _journal.MaxRecordBytes ? null : $"a serialised record of {bytes.Length} bytes exceeds the journal's MaxRecordBytes";
+                if (problem is null)
+                {
+                    records.Add(bytes);
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                problem = "the serializer failed: " + ex.GetType().Name;
+            }
+
+            if (problem is not null)
+            {
+                // One record that cannot be journaled (a bug) must not stop the pipeline for every other record.
+                Interlocked.Increment(ref _lost);
+                _lostCounter.Add(1, _tag);
+                Log.Lost(_logger, _options.Name, 1, problem);
+            }
         }
 
         var done = 0;
@@ -295,7 +316,18 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
                 // Checking the mode and appending under one lock: the recovery loop cannot declare the journal
                 // drained (and resume direct writes) between the two, which would strand these records.
                 _spilling = true;
-                var appended = _journal.AppendMany(records, done);
+                int appended;
+                try
+                {
+                    appended = _journal.AppendMany(records, done);
+                }
+                catch (IOException ex)
+                {
+                    // A disk error: keep the records in memory and retry like a full journal (CanAccept turns false).
+                    Log.JournalWriteFailed(_logger, _options.Name, ex);
+                    appended = 0;
+                }
+
                 done += appended;
                 Interlocked.Add(ref _spilled, appended);
                 _spilledCounter.Add(appended, _tag);
@@ -349,38 +381,19 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
                 var delay = _options.RecoveryMinDelay;
                 while (_spilling && !token.IsCancellationRequested)
                 {
-                    JournalBatch journaled;
-                    lock (_mode)
-                    {
-                        journaled = _journal.ReadBatch(_options.MaxBatchSize);
-                        if (journaled.Count == 0 && !_holding)
-                        {
-                            _spilling = false;
-                            Log.Resumed(_logger, _options.Name);
-                            break;
-                        }
-                    }
-
-                    if (journaled.Count == 0)
-                    {
-                        // The writer holds records it could not append; it retries as soon as it is signalled.
-                        _roomSignal.Release();
-                        await Task.Delay(_options.RecoveryMinDelay, token).ConfigureAwait(false);
-                        continue;
-                    }
-
-                    var items = new List<T>(journaled.Count);
-                    foreach (var record in journaled.Records)
-                    {
-                        items.Add(_serializer.Deserialize(record));
-                    }
-
+                    bool delivered;
                     try
                     {
-                        await WriteToSinkAsync(items, token).ConfigureAwait(false);
+                        delivered = await DrainOneBatchAsync(token).ConfigureAwait(false);
                     }
-                    catch (Exception ex) when (!token.IsCancellationRequested)
+                    catch (Exception) when (token.IsCancellationRequested)
                     {
+                        return; // stopping: the journal keeps the batch for the next start
+                    }
+                    catch (Exception ex)
+                    {
+                        // The sink is still down (or a journaled record could not be read back): the batch stays
+                        // in the journal and is tried again after a growing, jittered delay.
                         Interlocked.Increment(ref _sinkFailures);
                         _sinkFailureCounter.Add(1, _tag);
                         var jittered = delay * (0.8 + (0.4 * Random.Shared.NextDouble()));
@@ -390,17 +403,16 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
                         continue;
                     }
 
-                    // Only now, after the sink acknowledged, does the checkpoint move: a crash before this line
-                    // replays the batch (at-least-once), never skips it.
-                    lock (_mode)
+                    if (delivered)
                     {
-                        _journal.Commit(journaled);
+                        delay = _options.RecoveryMinDelay;
                     }
-
-                    Interlocked.Add(ref _drained, journaled.Count);
-                    _drainedCounter.Add(journaled.Count, _tag);
-                    _roomSignal.Release();
-                    delay = _options.RecoveryMinDelay;
+                    else if (_spilling)
+                    {
+                        // Nothing journaled but the writer holds records it could not append: let it retry.
+                        _roomSignal.Release();
+                        await Task.Delay(_options.RecoveryMinDelay, token).ConfigureAwait(false);
+                    }
                 }
             }
         }
@@ -408,6 +420,46 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
         {
             // Stopping: what is still journaled is drained on the next start.
         }
+    }
+
+    /// <summary>Delivers the oldest journaled batch; false when there was none (and direct writes resumed if nothing is held).</summary>
+    private async Task<bool> DrainOneBatchAsync(CancellationToken token)
+    {
+        JournalBatch journaled;
+        lock (_mode)
+        {
+            journaled = _journal.ReadBatch(_options.MaxBatchSize);
+            if (journaled.Count == 0)
+            {
+                if (!_holding)
+                {
+                    _spilling = false;
+                    Log.Resumed(_logger, _options.Name);
+                }
+
+                return false;
+            }
+        }
+
+        var items = new List<T>(journaled.Count);
+        foreach (var record in journaled.Records)
+        {
+            items.Add(_serializer.Deserialize(record));
+        }
+
+        await WriteToSinkAsync(items, token).ConfigureAwait(false);
+
+        // Only now, after the sink acknowledged, does the checkpoint move: a crash before this line replays the
+        // batch (at-least-once), never skips it.
+        lock (_mode)
+        {
+            _journal.Commit(journaled);
+        }
+
+        Interlocked.Add(ref _drained, journaled.Count);
+        _drainedCounter.Add(journaled.Count, _tag);
+        _roomSignal.Release();
+        return true;
     }
 
     private async Task WriteToSinkAsync(IReadOnlyList<T> batch, CancellationToken stopping)

@@ -21,4 +21,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 8126, Level = LogLevel.Information, Message = "Pipeline {Pipeline}: starting with {Pending} journaled record(s) to drain")]
     public static partial void StartingWithBacklog(ILogger logger, string pipeline, long pending);
+
+    [LoggerMessage(EventId = 8127, Level = LogLevel.Error, Message = "Pipeline {Pipeline}: appending to the journal failed; retrying")]
+    public static partial void JournalWriteFailed(ILogger logger, string pipeline, Exception exception);
 }

@@ -74,6 +74,9 @@ public sealed class RecordJournal : IDisposable
     /// <summary>The configured bound, <see cref="JournalOptions.MaxTotalBytes"/>.</summary>
     public long MaxBytes => _options.MaxTotalBytes;
 
+    /// <summary>The largest record payload accepted, <see cref="JournalOptions.MaxRecordBytes"/>.</summary>
+    public int MaxRecordBytes => _options.MaxRecordBytes;
+
     /// <summary>Records appended and not yet committed as consumed.</summary>
     public long PendingRecords => Interlocked.Read(ref _pending);
 
@@ -295,6 +298,22 @@ public sealed class RecordJournal : IDisposable
                 File.Delete(segment.Path);
             }
 
+            // Everything consumed: start a fresh active segment so its bytes can be reclaimed too (otherwise a
+            // journal whose consumed records all sit in the active segment could stay full for ever).
+            var last = _segments[^1];
+            if (Interlocked.Read(ref _pending) == 0 && last.Length > 0 && _checkpoint.Segment == last.Sequence && _checkpoint.Offset >= last.Length)
+            {
+                RandomAccess.FlushToDisk(last.Handle);
+                var fresh = CreateSegment(last.Sequence + 1);
+                _segments.Add(fresh);
+                _checkpoint = new JournalPosition(fresh.Sequence, 0);
+                WriteCheckpointLocked(_checkpoint);
+                _segments.Remove(last);
+                _totalBytes -= last.Length;
+                last.Handle.Dispose();
+                File.Delete(last.Path);
+            }
+
             if (_refusedBytes > 0 && FitsLocked(_refusedBytes - 1))
             {
                 _refusedBytes = 0;
@@ -372,6 +391,14 @@ public sealed class RecordJournal : IDisposable
                 RandomAccess.SetLength(handle, validLength);
                 RandomAccess.FlushToDisk(handle);
                 Log.Truncated(_logger, path, validLength, fileLength - validLength);
+            }
+
+            if (sequence < checkpoint.Segment)
+            {
+                // Consumed, but the crash came between writing the checkpoint and deleting the file.
+                handle.Dispose();
+                File.Delete(path);
+                continue;
             }
 
             if (sequence > checkpoint.Segment)

@@ -1,0 +1,216 @@
+using System.Diagnostics.Metrics;
+using LlmSecOps.Data.Batching;
+using LlmSecOps.Data.Journal;
+
+namespace LlmSecOps.Data.Tests.Batching;
+
+public sealed class DurableBatchWriterTests : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "llmsecops-writer-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_directory))
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task RecordsReachAHealthySinkInBatchesWithoutTouchingTheJournal()
+    {
+        using var journal = OpenJournal();
+        var sink = new SwitchableSink();
+        await using (var writer = NewWriter(sink, journal))
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                Assert.True(writer.TryEnqueue(TestRecord.Make(i)));
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, 1000).Select(i => (long)i), sink.Stored.Select(r => r.Seq));
+        Assert.True(sink.Calls < 1000, $"{sink.Calls} sink calls for 1000 records: not batched");
+        Assert.Equal(0, journal.PendingRecords);
+        Assert.Equal(0, journal.UsedBytes);
+    }
+
+    [Fact]
+    public async Task SinkOutageSpillsToTheJournalAndRecoveryDeliversEveryRecordOnceInOrder()
+    {
+        using var journal = OpenJournal();
+        var sink = new SwitchableSink();
+        await using var writer = NewWriter(sink, journal);
+        for (var i = 0; i < 300; i++)
+        {
+            writer.TryEnqueue(TestRecord.Make(i));
+        }
+
+        await Eventually.TrueAsync(() => sink.Stored.Count == 300, "first records stored");
+        sink.Down = true;
+        for (var i = 300; i < 1300; i++)
+        {
+            Assert.True(writer.TryEnqueue(TestRecord.Make(i)));
+        }
+
+        await Eventually.TrueAsync(() => writer.SpilledCount == 1000, "records spilled");
+        Assert.True(writer.IsSpilling);
+        Assert.True(writer.CanAccept);
+        Assert.Equal(1000, journal.PendingRecords);
+
+        sink.Down = false;
+        await Eventually.TrueAsync(() => !writer.IsSpilling, "recovery");
+        for (var i = 1300; i < 1400; i++)
+        {
+            writer.TryEnqueue(TestRecord.Make(i));
+        }
+
+        await Eventually.TrueAsync(() => sink.Stored.Count >= 1400, "all records stored");
+        Assert.Equal(Enumerable.Range(0, 1400).Select(i => (long)i), sink.Stored.Select(r => r.Seq));
+        Assert.Equal(1000, writer.DrainedCount);
+        Assert.Equal(0, journal.PendingRecords);
+    }
+
+    [Fact]
+    public async Task FullJournalWithTheSinkDownFlipsCanAcceptUntilTheJournalIsDrained()
+    {
+        using var journal = OpenJournal(maxTotalBytes: 16 * 1024);
+        var sink = new SwitchableSink { Down = true };
+        await using var writer = NewWriter(sink, journal);
+        var enqueued = 0;
+        while (writer.CanAccept && enqueued < 5000)
+        {
+            writer.TryEnqueue(TestRecord.Make(enqueued++));
+            if (enqueued % 50 == 0)
+            {
+                await Task.Delay(5);
+            }
+        }
+
+        await Eventually.TrueAsync(() => !writer.CanAccept, "CanAccept false");
+        Assert.True(writer.IsFull);
+        Assert.True(journal.IsFull);
+        Assert.True(enqueued < 5000, "the journal never filled");
+
+        sink.Down = false;
+        await Eventually.TrueAsync(() => writer.CanAccept && !writer.IsSpilling, "CanAccept true again after the drain");
+        await Eventually.TrueAsync(() => sink.Stored.Count == enqueued, "every accepted record stored");
+        Assert.Equal(Enumerable.Range(0, enqueued).Select(i => (long)i), sink.Stored.Select(r => r.Seq));
+        Assert.Equal(0, writer.LostCount);
+    }
+
+    [Fact]
+    public async Task ShutdownWithTheSinkDownJournalsTheQueueAndTheNextStartDeliversIt()
+    {
+        var sink = new SwitchableSink { Down = true };
+        using (var journal = OpenJournal())
+        {
+            var writer = NewWriter(sink, journal);
+            for (var i = 0; i < 700; i++)
+            {
+                writer.TryEnqueue(TestRecord.Make(i));
+            }
+
+            await writer.DisposeAsync();
+            Assert.False(writer.TryEnqueue(TestRecord.Make(-1)));
+            Assert.Equal(700, journal.PendingRecords);
+        }
+
+        sink.Down = false;
+        using (var journal = OpenJournal())
+        {
+            await using var writer = NewWriter(sink, journal);
+            writer.TryEnqueue(TestRecord.Make(700));
+            await Eventually.TrueAsync(() => sink.Stored.Count == 701, "backlog and new record stored");
+            Assert.Equal(Enumerable.Range(0, 701).Select(i => (long)i), sink.Stored.Select(r => r.Seq));
+        }
+    }
+
+    [Fact]
+    public async Task MetricsReportSpilledAndDrainedRecordsOnALlmSecOpsMeter()
+    {
+        var seen = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == DurableBatchWriter<TestRecord>.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        var pipeline = "metrics-" + Guid.NewGuid().ToString("N");
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "pipeline" && (string?)tag.Value == pipeline)
+                {
+                    lock (seen)
+                    {
+                        seen[instrument.Name] = seen.GetValueOrDefault(instrument.Name) + value;
+                    }
+                }
+            }
+        });
+        listener.Start();
+
+        using var journal = OpenJournal();
+        var sink = new SwitchableSink { Down = true };
+        await using (var writer = NewWriter(sink, journal, pipeline))
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                writer.TryEnqueue(TestRecord.Make(i));
+            }
+
+            await Eventually.TrueAsync(() => writer.SpilledCount == 50, "spilled");
+            sink.Down = false;
+            await Eventually.TrueAsync(() => writer.DrainedCount == 50, "drained");
+        }
+
+        Assert.StartsWith("LlmSecOps.", DurableBatchWriter<TestRecord>.MeterName, StringComparison.Ordinal);
+        lock (seen)
+        {
+            Assert.Equal(50, seen["llmsecops.records.enqueued"]);
+            Assert.Equal(50, seen["llmsecops.records.spilled"]);
+            Assert.Equal(50, seen["llmsecops.records.drained"]);
+            Assert.True(seen["llmsecops.records.sink_failures"] >= 1);
+        }
+    }
+
+    [Fact]
+    public void InvalidWriterOptionsAreAllReportedAtOnce()
+    {
+        using var journal = OpenJournal();
+        var options = new DurableBatchWriterOptions { Name = "", QueueCapacity = 0, MaxBatchSize = 0, SinkTimeout = TimeSpan.Zero };
+
+        var error = Assert.Throws<ArgumentException>(() => new DurableBatchWriter<TestRecord>(new SwitchableSink(), TestRecord.Serializer, journal, options));
+
+        Assert.Contains("Name is required", error.Message, StringComparison.Ordinal);
+        Assert.Contains("QueueCapacity", error.Message, StringComparison.Ordinal);
+        Assert.Contains("MaxBatchSize", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SinkTimeout", error.Message, StringComparison.Ordinal);
+    }
+
+    private RecordJournal OpenJournal(long maxTotalBytes = 64L << 20) => RecordJournal.Open(new JournalOptions
+    {
+        Directory = _directory,
+        SegmentBytes = Math.Min(4096, maxTotalBytes),
+        MaxRecordBytes = 1024,
+        MaxTotalBytes = maxTotalBytes,
+    });
+
+    private static DurableBatchWriter<TestRecord> NewWriter(SwitchableSink sink, RecordJournal journal, string name = "test") => new(
+        sink,
+        TestRecord.Serializer,
+        journal,
+        new DurableBatchWriterOptions
+        {
+            Name = name,
+            QueueCapacity = 2000,
+            MaxBatchSize = 100,
+            MaxBatchDelay = TimeSpan.FromMilliseconds(10),
+            RecoveryMinDelay = TimeSpan.FromMilliseconds(20),
+            RecoveryMaxDelay = TimeSpan.FromMilliseconds(200),
+        });
+}
