@@ -15,7 +15,7 @@ public sealed class ListenerRegistry
     public ListenerRegistry(IReadOnlyList<ResolvedListener> listeners)
     {
         Listeners = listeners;
-        _byPort = listeners.ToFrozenDictionary(l => l.Port, l => l.Name, null);
+        _byPort = ByPort(listeners);
     }
 
     /// <summary>The listeners, in declaration order.</summary>
@@ -42,8 +42,12 @@ public sealed class ListenerRegistry
         }
 
         Listeners = Listeners.Select((l, i) => l with { Port = actualPorts[i] }).ToArray();
-        _byPort = Listeners.ToFrozenDictionary(l => l.Port, l => l.Name, null);
+        _byPort = ByPort(Listeners);
     }
+
+    // Port 0 (let the OS choose, in tests) maps to nothing until the real port is known.
+    private static FrozenDictionary<int, string> ByPort(IReadOnlyList<ResolvedListener> listeners) =>
+        listeners.Where(l => l.Port != 0).ToFrozenDictionary(l => l.Port, l => l.Name, null);
 }
 
 /// <summary>A listener after configuration: where it binds and how.</summary>
