@@ -179,6 +179,55 @@ public sealed class DurableBatchWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task FullQueueRefusesRecordsAndTurnsCanAcceptOffUntilTheSinkCatchesUp()
+    {
+        using var journal = OpenJournal();
+        var sink = new GatedSink();
+        await using var writer = new DurableBatchWriter<TestRecord>(
+            sink,
+            TestRecord.Serializer,
+            journal,
+            new DurableBatchWriterOptions { QueueCapacity = 50, MaxBatchSize = 10, MaxBatchDelay = TimeSpan.Zero });
+
+        var accepted = 0;
+        for (var i = 0; i < 100; i++)
+        {
+            accepted += writer.TryEnqueue(TestRecord.Make(i)) ? 1 : 0;
+        }
+
+        Assert.Equal(50, accepted);
+        Assert.Equal(50, writer.RejectedCount);
+        Assert.False(writer.CanAccept);
+
+        sink.Gate.Release(1000);
+        await Eventually.TrueAsync(() => writer.CanAccept && writer.QueueLength == 0, "queue drained");
+        Assert.Equal(50, sink.Stored.Count);
+    }
+
+    [Fact]
+    public async Task RecordTheSerializerCannotWriteIsCountedLostAndDoesNotStopTheOthers()
+    {
+        using var journal = OpenJournal();
+        var sink = new SwitchableSink { Down = true };
+        var serializer = new FailingOn(13);
+        await using var writer = new DurableBatchWriter<TestRecord>(
+            sink,
+            serializer,
+            journal,
+            new DurableBatchWriterOptions { MaxBatchDelay = TimeSpan.FromMilliseconds(5), RecoveryMinDelay = TimeSpan.FromMilliseconds(20) });
+        for (var i = 0; i < 30; i++)
+        {
+            writer.TryEnqueue(TestRecord.Make(i));
+        }
+
+        await Eventually.TrueAsync(() => writer.SpilledCount + writer.LostCount == 30, "batch handled");
+        sink.Down = false;
+        await Eventually.TrueAsync(() => sink.Stored.Count == 29, "the other records delivered");
+        Assert.Equal(1, writer.LostCount);
+        Assert.DoesNotContain(sink.Stored, r => r.Seq == 13);
+    }
+
+    [Fact]
     public void InvalidWriterOptionsAreAllReportedAtOnce()
     {
         using var journal = OpenJournal();
@@ -213,4 +262,28 @@ public sealed class DurableBatchWriterTests : IDisposable
             RecoveryMinDelay = TimeSpan.FromMilliseconds(20),
             RecoveryMaxDelay = TimeSpan.FromMilliseconds(200),
         });
+
+    private sealed class GatedSink : IBatchSink<TestRecord>
+    {
+        public SemaphoreSlim Gate { get; } = new(0);
+
+        public List<TestRecord> Stored { get; } = [];
+
+        public async Task WriteAsync(IReadOnlyList<TestRecord> batch, CancellationToken cancellationToken)
+        {
+            await Gate.WaitAsync(cancellationToken);
+            lock (Stored)
+            {
+                Stored.AddRange(batch);
+            }
+        }
+    }
+
+    private sealed class FailingOn(long seq) : IRecordSerializer<TestRecord>
+    {
+        public byte[] Serialize(TestRecord record) =>
+            record.Seq == seq ? throw new NotSupportedException("cannot serialise this one") : TestRecord.Serializer.Serialize(record);
+
+        public TestRecord Deserialize(ReadOnlySpan<byte> data) => TestRecord.Serializer.Deserialize(data);
+    }
 }

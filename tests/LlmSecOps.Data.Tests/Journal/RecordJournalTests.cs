@@ -144,6 +144,19 @@ public sealed class RecordJournalTests : IDisposable
     }
 
     [Fact]
+    public async Task AnotherProcessCannotLockTheFolderWhileTheJournalIsOpen()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "this test drives flock(1) from util-linux");
+        var lockFile = Path.Combine(_directory, "journal.lock");
+        using (Open(segmentBytes: 1024))
+        {
+            Assert.Equal(1, await FlockAsync(lockFile)); // flock -n exits 1 when the lock is held elsewhere
+        }
+
+        Assert.Equal(0, await FlockAsync(lockFile));
+    }
+
+    [Fact]
     public void IntervalFsyncPolicyStillReadsBackEverything()
     {
         var options = Options(segmentBytes: 1024);
@@ -180,6 +193,14 @@ public sealed class RecordJournalTests : IDisposable
         journal.Commit(batch);
 
         Assert.Throws<InvalidOperationException>(() => journal.Commit(batch));
+    }
+
+    private static async Task<int> FlockAsync(string path)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("flock") { ArgumentList = { "-n", "-E", "1", path, "true" } };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.WaitForExitAsync();
+        return process.ExitCode;
     }
 
     private RecordJournal Open(long segmentBytes, long maxTotalBytes = 1 << 20) => RecordJournal.Open(Options(segmentBytes, maxTotalBytes));
