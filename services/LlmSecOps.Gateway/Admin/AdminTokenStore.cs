@@ -18,14 +18,17 @@ public sealed class AdminTokenStore
     public const string Prefix = "lsoadm_";
 
     private readonly GatewayDatabase _database;
-    private readonly byte[] _bootstrapHash;
+    private readonly Lazy<byte[]> _bootstrapHash;
 
     public AdminTokenStore(GatewayDatabase database, IOptions<ControlPlaneOptions> options)
     {
         _database = database;
-        var bootstrap = options.Value.ResolveBootstrapToken();
-        // Without a token the options validator stops start-up; an all-zero hash can never match a SHA-256.
-        _bootstrapHash = bootstrap is null ? new byte[32] : SHA256.HashData(Encoding.UTF8.GetBytes(bootstrap));
+        _bootstrapHash = new(() =>
+        {
+            var bootstrap = options.Value.ResolveBootstrapToken();
+            // Without a token the options validator stops start-up; an all-zero hash can never match a SHA-256.
+            return bootstrap is null ? new byte[32] : SHA256.HashData(Encoding.UTF8.GetBytes(bootstrap));
+        });
     }
 
     /// <summary>Resolves a presented bearer token to its principal, or null.</summary>
@@ -37,7 +40,7 @@ public sealed class AdminTokenStore
         }
 
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
-        if (CryptographicOperations.FixedTimeEquals(hash, _bootstrapHash))
+        if (CryptographicOperations.FixedTimeEquals(hash, _bootstrapHash.Value))
         {
             return new AdminPrincipal("bootstrap", "bootstrap", AdminRole.Admin);
         }

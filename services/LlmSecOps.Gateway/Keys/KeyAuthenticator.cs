@@ -51,10 +51,10 @@ public sealed partial class KeyAuthenticator
     private readonly GatewayDatabase _database;
     private readonly IKeyStatusBus _bus;
     private readonly KeyHasher _hasher;
-    private readonly KeyOptions _options;
+    private readonly IOptions<KeyOptions> _optionsAccessor;
     private readonly TimeProvider _time;
     private readonly ILogger<KeyAuthenticator> _logger;
-    private readonly long _ttlTicks;
+    private long _ttlTicks = -1;
     private long _generation;
     private DateTime _lastSyncDbTime = DateTime.MinValue;
 
@@ -64,11 +64,14 @@ public sealed partial class KeyAuthenticator
         _database = database;
         _bus = bus;
         _hasher = hasher;
-        _options = options.Value;
+        _optionsAccessor = options;
         _time = time;
         _logger = logger;
-        _ttlTicks = (long)(_options.CacheTtl.TotalSeconds * time.TimestampFrequency);
     }
+
+    private KeyOptions Settings => _optionsAccessor.Value;
+
+    private long TtlTicks => _ttlTicks >= 0 ? _ttlTicks : _ttlTicks = (long)(Settings.CacheTtl.TotalSeconds * _time.TimestampFrequency);
 
     /// <summary>Number of keys in the in-process cache (diagnostics, tests).</summary>
     public int CachedCount => _cache.Count;
@@ -163,7 +166,7 @@ public sealed partial class KeyAuthenticator
             try
             {
                 // Unconditional write: Postgres (read after the change committed) is the truth.
-                await _bus.SetAsync(row.Id, Serialize(row.ToRecord()), _options.RedisStatusTtl, onlyIfAbsent: false, cancellationToken);
+                await _bus.SetAsync(row.Id, Serialize(row.ToRecord()), Settings.RedisStatusTtl, onlyIfAbsent: false, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -182,7 +185,7 @@ public sealed partial class KeyAuthenticator
     private async ValueTask<KeyRecord?> GetRecordAsync(string keyId, CancellationToken cancellationToken)
     {
         var now = _time.GetTimestamp();
-        if (_cache.TryGetValue(keyId, out var entry) && now - entry.LoadedAt < _ttlTicks)
+        if (_cache.TryGetValue(keyId, out var entry) && now - entry.LoadedAt < TtlTicks)
         {
             return entry.Record;
         }
@@ -192,7 +195,7 @@ public sealed partial class KeyAuthenticator
         // A revocation message that arrived while we were loading wins: do not cache what we read before it.
         if (record is not null && Volatile.Read(ref _generation) == generation)
         {
-            if (_cache.Count >= _options.CacheCapacity)
+            if (_cache.Count >= Settings.CacheCapacity)
             {
                 _cache.Clear();
             }
@@ -228,7 +231,7 @@ public sealed partial class KeyAuthenticator
         {
             try
             {
-                await _bus.SetAsync(keyId, Serialize(record), _options.RedisStatusTtl, onlyIfAbsent: true, cancellationToken);
+                await _bus.SetAsync(keyId, Serialize(record), Settings.RedisStatusTtl, onlyIfAbsent: true, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -11,20 +11,26 @@ namespace LlmSecOps.Gateway.Keys;
 /// </summary>
 public sealed class KeyHasher
 {
-    private readonly Dictionary<int, byte[]> _peppers;
+    // Read on first use, not in the constructor: options are validated at start (all problems reported together)
+    // before anything hashes, and a constructor that reads them would report only its own.
+    private readonly Lazy<(Dictionary<int, byte[]> Peppers, int Current)> _state;
 
     public KeyHasher(IOptions<KeyOptions> options)
     {
-        var peppers = options.Value.EffectivePeppers();
-        _peppers = peppers.ToDictionary(p => p.Key, p => Encoding.UTF8.GetBytes(p.Value));
-        CurrentVersion = options.Value.CurrentPepperVersion ?? (_peppers.Count == 0 ? 0 : _peppers.Keys.Max());
+        _state = new(() =>
+        {
+            var peppers = options.Value.EffectivePeppers().ToDictionary(p => p.Key, p => Encoding.UTF8.GetBytes(p.Value));
+            return (peppers, options.Value.CurrentPepperVersion ?? (peppers.Count == 0 ? 0 : peppers.Keys.Max()));
+        });
     }
 
     /// <summary>The pepper version new hashes use.</summary>
-    public int CurrentVersion { get; }
+    public int CurrentVersion => _state.Value.Current;
+
+    private Dictionary<int, byte[]> PepperTable => _state.Value.Peppers;
 
     /// <summary>Every configured pepper version.</summary>
-    public IEnumerable<int> Versions => _peppers.Keys;
+    public IEnumerable<int> Versions => PepperTable.Keys;
 
     /// <summary>Hashes a full key with the current pepper.</summary>
     public byte[] HashKey(string key) => HashTokenHash(TokenHashBytes(key), CurrentVersion);
@@ -32,7 +38,7 @@ public sealed class KeyHasher
     /// <summary>HMAC-SHA256(pepper_version, tokenHash).</summary>
     public byte[] HashTokenHash(ReadOnlySpan<byte> tokenHash, int version)
     {
-        if (!_peppers.TryGetValue(version, out var pepper))
+        if (!PepperTable.TryGetValue(version, out var pepper))
         {
             throw new InvalidOperationException($"Pepper version {version} is not configured (Keys__Peppers__{version}).");
         }
@@ -43,7 +49,7 @@ public sealed class KeyHasher
     /// <summary>True when <paramref name="key"/> hashes to <paramref name="stored"/> under pepper <paramref name="version"/>; constant-time.</summary>
     public bool Verify(ReadOnlySpan<char> key, int version, ReadOnlySpan<byte> stored)
     {
-        if (!_peppers.TryGetValue(version, out var pepper) || stored.Length != 32)
+        if (!PepperTable.TryGetValue(version, out var pepper) || stored.Length != 32)
         {
             return false;
         }
@@ -62,11 +68,11 @@ public sealed class KeyHasher
     public byte[] DeriveSecret(string purpose, int? version = null)
     {
         var v = version ?? CurrentVersion;
-        return HMACSHA256.HashData(_peppers[v], Encoding.UTF8.GetBytes("llmsecops/" + purpose));
+        return HMACSHA256.HashData(PepperTable[v], Encoding.UTF8.GetBytes("llmsecops/" + purpose));
     }
 
     /// <summary>True when the pepper version is configured.</summary>
-    public bool HasVersion(int version) => _peppers.ContainsKey(version);
+    public bool HasVersion(int version) => PepperTable.ContainsKey(version);
 
     /// <summary>SHA-256 of the key's ASCII bytes (the token hash, as bytes).</summary>
     public static byte[] TokenHashBytes(string key) => SHA256.HashData(Encoding.ASCII.GetBytes(key));

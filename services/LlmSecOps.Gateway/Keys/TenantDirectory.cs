@@ -22,14 +22,14 @@ public sealed record TenantInfo(string Id, string Status, string Tier)
 public sealed class TenantDirectory(GatewayDatabase database, IOptions<KeyOptions> options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, (TenantInfo Info, long LoadedAt)> _cache = new(StringComparer.Ordinal);
-    private readonly long _ttlTicks = (long)(options.Value.CacheTtl.TotalSeconds * time.TimestampFrequency);
+    private readonly Lazy<long> _ttlTicks = new(() => (long)(options.Value.CacheTtl.TotalSeconds * time.TimestampFrequency));
     private long _generation;
 
     /// <summary>The tenant's state, or null when it does not exist.</summary>
     public async ValueTask<TenantInfo?> GetAsync(string tenantId, CancellationToken cancellationToken)
     {
         var now = time.GetTimestamp();
-        if (_cache.TryGetValue(tenantId, out var entry) && now - entry.LoadedAt < _ttlTicks)
+        if (_cache.TryGetValue(tenantId, out var entry) && now - entry.LoadedAt < _ttlTicks.Value)
         {
             return entry.Info;
         }

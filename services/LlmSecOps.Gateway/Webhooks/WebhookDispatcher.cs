@@ -15,7 +15,9 @@ namespace LlmSecOps.Gateway.Webhooks;
 public sealed partial class WebhookDispatcher(GatewayDatabase database, WebhookSigner signer, WebhookTargetGuard guard,
     IOptions<WebhookOptions> options, TimeProvider time, ILogger<WebhookDispatcher> logger) : BackgroundService
 {
-    private readonly HttpClient _client = CreateClient(guard, options.Value);
+    private readonly Lazy<HttpClient> _lazyClient = new(() => CreateClient(guard, options.Value));
+
+    private HttpClient Client => _lazyClient.Value;
 
     /// <summary>Delivers what is due now; returns how many notifications were attempted.</summary>
     public async Task<int> DeliverDueAsync(CancellationToken cancellationToken)
@@ -75,7 +77,11 @@ public sealed partial class WebhookDispatcher(GatewayDatabase database, WebhookS
 
     public override void Dispose()
     {
-        _client.Dispose();
+        if (_lazyClient.IsValueCreated)
+        {
+            _lazyClient.Value.Dispose();
+        }
+
         base.Dispose();
     }
 
@@ -91,7 +97,7 @@ public sealed partial class WebhookDispatcher(GatewayDatabase database, WebhookS
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(options.Value.Timeout);
-            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var response = await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}";
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or SocketException)
