@@ -31,6 +31,28 @@ public sealed class DirectorySourceTests
     }
 
     [Fact]
+    public async Task GzippedTarballsAndGzipFilesInAFolderAreScannedDecompressed()
+    {
+        using var temp = new TempFolder();
+        var inTarball = TestKeys.New();
+        var inGzip = TestKeys.New();
+        temp.Write("build/app-2.0/conf/prod.env", $"A=1\nLSO_KEY={inTarball}\n");
+        Tools.Run(temp.Combine("build"), "tar", "-czf", temp.Combine("app-2.0.tgz"), "app-2.0");
+        Directory.CreateDirectory(temp.Combine("tree/releases"));
+        File.Move(temp.Combine("app-2.0.tgz"), temp.Combine("tree/releases/app-2.0.tgz"));
+        temp.Write("tree/logs/old.log", $"line\nline\nusing {inGzip}\n");
+        Tools.Run(temp.Combine("tree/logs"), "gzip", "old.log");
+        File.WriteAllBytes(temp.Combine("tree/fake.gz"), [0x1f, 0x8b, .. System.Text.Encoding.ASCII.GetBytes(" not really gzip " + TestKeys.New())]);
+
+        var session = new ScanSession();
+        await new DirectorySource(temp.Combine("tree")).ScanAsync(session, null, CancellationToken.None);
+
+        Assert.Equal(temp.Combine("tree/releases/app-2.0.tgz") + "!app-2.0/conf/prod.env:2", Assert.Single(session.Findings, f => f.KeyId == inTarball[9..21]).Location);
+        Assert.Equal(temp.Combine("tree/logs/old.log.gz") + "!(gunzip):3", Assert.Single(session.Findings, f => f.KeyId == inGzip[9..21]).Location);
+        Assert.Equal(3, session.Findings.Count); // the key in the file that only looks like gzip is found in its raw bytes
+    }
+
+    [Fact]
     public async Task SymbolicLinksAreNotFollowedAndGitFoldersAreLeftToTheGitSource()
     {
         using var temp = new TempFolder();
