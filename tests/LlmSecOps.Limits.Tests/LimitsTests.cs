@@ -8,7 +8,9 @@ public sealed class LimitsTests : IAsyncLifetime
     private RedisConnection _redis = null!;
     private readonly string _prefix = TestServers.NewKeyPrefix();
 
-    public async Task InitializeAsync() => _redis = await RedisConnection.ConnectAsync(await TestServers.RedisAsync());
+    // A generous command timeout: these tests put 1,000 scripts in flight at once on a 2-core machine that may be
+    // busy with other test assemblies; correctness, not latency, is under test here.
+    public async Task InitializeAsync() => _redis = await RedisConnection.ConnectAsync(await TestServers.RedisAsync() + ",commandTimeout=60000");
 
     public async Task DisposeAsync() => await _redis.DisposeAsync();
 
