@@ -50,6 +50,18 @@ public sealed class ListenerAndStartupTests
     }
 
     [Fact]
+    public async Task EveryMissingSecretIsReportedAtOnce()
+    {
+        var ex = await Assert.ThrowsAsync<AggregateException>(() => GatewayHost.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["ControlPlane:BootstrapAdminToken"] = "",
+            ["Keys:Pepper"] = "too short",
+        }));
+        Assert.Contains("ControlPlane__BootstrapAdminToken", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("shorter than 32 bytes", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BootstrapAdminTokenCanComeFromAMountedSecretFile()
     {
         var file = Path.GetTempFileName();
