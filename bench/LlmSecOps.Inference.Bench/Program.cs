@@ -43,6 +43,17 @@ Run($"streaming redaction, {tokens.Length} token pushes (per stream)", 200, () =
 
     return r.Flush();
 });
+var keyBlock = "-----BEGIN PRIVATE KEY-----\n" + string.Concat(Enumerable.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n", 440)) + "-----END PRIVATE KEY-----";
+Run($"streaming redaction, {keyBlock.Length / 1024} KiB private key block in 4-char pushes (per stream)", 5, () =>
+{
+    var r = new StreamingRedactor();
+    for (var i = 0; i < keyBlock.Length; i += 4)
+    {
+        r.Push(keyBlock.AsSpan(i, Math.Min(4, keyBlock.Length - i)));
+    }
+
+    return r.Flush();
+});
 var parser = new OpenAiChunkParser();
 Run("OpenAI SSE chunk parse (one delta)", 200_000, () => parser.Parse(sseChunk).Content.Count);
 Run("geo look-up IPv4", 1_000_000, () => geo.Lookup(v4));

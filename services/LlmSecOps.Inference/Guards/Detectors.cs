@@ -76,6 +76,13 @@ public abstract class Detector
     /// </summary>
     public abstract int HoldFrom(ReadOnlySpan<char> text);
 
+    /// <summary>
+    /// True when this detector holds all of <paramref name="held"/> and would still hold all of it with
+    /// <paramref name="delta"/> appended, so a streaming redactor may append without rescanning (keeps long held
+    /// runs — a JWT, a private key block — linear instead of quadratic in the number of pushes).
+    /// </summary>
+    internal virtual bool KeepsHolding(ReadOnlySpan<char> held, ReadOnlySpan<char> delta) => false;
+
     /// <summary>Start of the trailing run of chars in <paramref name="inRun"/>, at most <paramref name="maxLength"/> long.</summary>
     internal static int TrailingRunStart(ReadOnlySpan<char> text, Func<char, bool> inRun, int maxLength)
     {
@@ -118,11 +125,39 @@ internal sealed class RegexDetector : Detector
         }
     }
 
-    public override int HoldFrom(ReadOnlySpan<char> text) => _hold(text);
+    public override int HoldFrom(ReadOnlySpan<char> text) => _hold.Compute(text);
+
+    internal override bool KeepsHolding(ReadOnlySpan<char> held, ReadOnlySpan<char> delta) => _hold.Keeps(held, delta);
 }
 
-/// <summary>Computes <see cref="Detector.HoldFrom"/> for a detector.</summary>
-internal delegate int HoldRule(ReadOnlySpan<char> text);
+/// <summary>Computes a hold position.</summary>
+internal delegate int HoldFunc(ReadOnlySpan<char> text);
+
+/// <summary>Computes <see cref="Detector.HoldFrom"/> for a detector, and whether appending keeps a whole held run held.</summary>
+internal sealed class HoldRule(HoldFunc compute, Func<char, bool>? runClass = null, int maxLength = 0, int settledLength = 0)
+{
+    public int Compute(ReadOnlySpan<char> text) => compute(text);
+
+    public bool Keeps(ReadOnlySpan<char> held, ReadOnlySpan<char> delta)
+    {
+        if (runClass is null || held.Length < settledLength || held.Length + delta.Length >= maxLength)
+        {
+            return false;
+        }
+
+        foreach (var c in delta)
+        {
+            if (!runClass(c))
+            {
+                return false;
+            }
+        }
+
+        return compute(held) == 0;
+    }
+
+    public static implicit operator HoldRule(HoldFunc compute) => new(compute);
+}
 
 /// <summary>Hold rules: hold the trailing run only when it could still begin this detector's match.</summary>
 internal static class Hold
@@ -132,7 +167,10 @@ internal static class Hold
     /// hold from the first position (at a word boundary) whose tail is a prefix of, or starts with, one of the
     /// prefixes. Plain prose (<c>" Hello"</c>) is never held.
     /// </summary>
-    public static HoldRule Prefixed(Func<char, bool> runClass, int maxLength, params string[] prefixes) => text =>
+    public static HoldRule Prefixed(Func<char, bool> runClass, int maxLength, params string[] prefixes) =>
+        new(PrefixedFunc(runClass, maxLength, prefixes), runClass, maxLength, prefixes.Max(p => p.Length));
+
+    private static HoldFunc PrefixedFunc(Func<char, bool> runClass, int maxLength, string[] prefixes) => text =>
     {
         var start = Detector.TrailingRunStart(text, runClass, maxLength);
         for (var i = start; i < text.Length; i++)
@@ -159,7 +197,7 @@ internal static class Hold
     /// Hold the trailing run of <paramref name="runClass"/> chars from its first position, at a word boundary, whose
     /// char satisfies <paramref name="canStart"/> and whose tail passes <paramref name="tailCheck"/>.
     /// </summary>
-    public static HoldRule Run(Func<char, bool> runClass, int maxLength, Func<char, bool> canStart, Func<ReadOnlySpan<char>, bool>? tailCheck = null) => text =>
+    public static HoldRule Run(Func<char, bool> runClass, int maxLength, Func<char, bool> canStart, Func<ReadOnlySpan<char>, bool>? tailCheck = null) => new HoldFunc(text =>
     {
         var start = Detector.TrailingRunStart(text, runClass, maxLength);
         for (var i = start; i < text.Length; i++)
@@ -171,7 +209,7 @@ internal static class Hold
         }
 
         return text.Length;
-    };
+    });
 }
 
 /// <summary>Our own key format, found with a cheap <c>lso_</c> prefilter and confirmed by its CRC-32.</summary>
@@ -206,7 +244,9 @@ internal sealed class LlmSecOpsKeyDetector() : Detector(DetectorKind.LlmSecOpsKe
         }
     }
 
-    public override int HoldFrom(ReadOnlySpan<char> text) => s_hold(text);
+    public override int HoldFrom(ReadOnlySpan<char> text) => s_hold.Compute(text);
+
+    internal override bool KeepsHolding(ReadOnlySpan<char> held, ReadOnlySpan<char> delta) => s_hold.Keeps(held, delta);
 
     private static readonly HoldRule s_hold = Hold.Prefixed(IsWordChar, ApiKey.Length, "lso_live_", "lso_test_");
 }
@@ -242,6 +282,10 @@ internal sealed class PrivateKeyDetector() : Detector(DetectorKind.PrivateKey)
             offset = end;
         }
     }
+
+    internal override bool KeepsHolding(ReadOnlySpan<char> held, ReadOnlySpan<char> delta) =>
+        !delta.Contains('-') && held.Length + delta.Length < MaxBlockLength && HoldFrom(held) == 0
+        && held.StartsWith(Begin) && held.Contains('\n');
 
     /// <summary>Like <see cref="Find"/>, but an unterminated block runs to the end (used at end of stream).</summary>
     internal void FindToEnd(ReadOnlySpan<char> text, List<Finding> findings)
@@ -337,7 +381,7 @@ public static class Detectors
             Hold.Prefixed(char.IsAsciiLetterOrDigit, 20, "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA")),
         new RegexDetector(DetectorKind.AwsSecretAccessKey,
             @"(?:aws_?secret_?access_?key|aws_?secret_?key|aws_?secret|secret_?access_?key)[""']?\s{0,4}[:=]{1,2}\s{0,4}[""']?[A-Za-z0-9/+]{40}",
-            AwsSecretHold, ValidateAwsSecret, RegexOptions.IgnoreCase),
+            new HoldFunc(AwsSecretHold), ValidateAwsSecret, RegexOptions.IgnoreCase),
         new RegexDetector(DetectorKind.GitHubToken,
             @"\b(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b",
             Hold.Prefixed(Detector.IsWordChar, 93, "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),

@@ -56,6 +56,7 @@ public sealed class StreamingRedactor
     private readonly List<Finding> _scratch = [];
     private string _pending = string.Empty;
     private bool _inUnterminatedKeyBlock;
+    private Detector? _holder;
 
     public StreamingRedactor(IReadOnlyList<Detector>? detectors = null) => _detectors = detectors ?? Detectors.StreamingDefault;
 
@@ -70,6 +71,15 @@ public sealed class StreamingRedactor
     /// <summary>Adds a piece of text; returns what is safe to send now (possibly empty).</summary>
     public string Push(ReadOnlySpan<char> delta)
     {
+        // Fast path: the detector holding the whole pending text still holds it with the delta appended (a long
+        // JWT or key block arriving token by token): nothing can be emitted, so do not rescan.
+        if (_holder is not null && _pending.Length > 0 && !_inUnterminatedKeyBlock && _holder.KeepsHolding(_pending, delta))
+        {
+            _pending = string.Concat(_pending, delta);
+            return string.Empty;
+        }
+
+        _holder = null;
         var text = _pending.Length == 0 ? delta.ToString() : string.Concat(_pending, delta);
         if (_inUnterminatedKeyBlock)
         {
@@ -87,9 +97,15 @@ public sealed class StreamingRedactor
         }
 
         var hold = text.Length;
+        Detector? holder = null;
         foreach (var d in _detectors)
         {
-            hold = Math.Min(hold, d.HoldFrom(text));
+            var from = d.HoldFrom(text);
+            if (from < hold)
+            {
+                hold = from;
+                holder = d;
+            }
         }
 
         _scratch.Clear();
@@ -109,6 +125,7 @@ public sealed class StreamingRedactor
                 if (f.Start < hold && f.End > hold)
                 {
                     hold = f.Start;
+                    holder = null;
                     changed = true;
                 }
             }
@@ -130,9 +147,11 @@ public sealed class StreamingRedactor
         }
 
         _pending = text[hold..];
+        _holder = holder;
         if (_inUnterminatedKeyBlock)
         {
             _pending = string.Empty;
+            _holder = null;
         }
 
         return Redaction.Apply(text.AsSpan(0, hold), emitted);
@@ -143,6 +162,7 @@ public sealed class StreamingRedactor
     {
         var text = _pending;
         _pending = string.Empty;
+        _holder = null;
         if (_inUnterminatedKeyBlock || text.Length == 0)
         {
             return string.Empty;

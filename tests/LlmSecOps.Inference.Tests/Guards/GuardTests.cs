@@ -141,6 +141,23 @@ public sealed class GuardTests
     }
 
     [Fact]
+    public void LongHeldRunsStreamedInTinyPiecesEqualBatchRedaction()
+    {
+        var jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + Convert.ToBase64String(new byte[1500]).TrimEnd('=').Replace('+', '-').Replace('/', '_') + ".c2lnbmF0dXJlc2lnbmF0dXJl";
+        var key = "-----BEGIN PRIVATE KEY-----\n" + string.Concat(Enumerable.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n", 120)) + "-----END PRIVATE KEY-----";
+        var text = $"token {jwt} then {key} and eyJnot-a-jwt-at-all.x.y done";
+        var expected = Redaction.Apply(text, Detectors.FindAll(text, Detectors.StreamingDefault));
+
+        for (var step = 1; step <= 7; step += 3)
+        {
+            Assert.Equal(expected, Stream(text, Enumerable.Range(1, (text.Length - 1) / step).Select(i => i * step), new StreamingRedactor()));
+        }
+
+        Assert.Contains("[REDACTED:jwt]", expected);
+        Assert.Contains("[REDACTED:private_key]", expected);
+    }
+
+    [Fact]
     public void ProseIsEmittedAtOnceWithNothingHeldBack()
     {
         var redactor = new StreamingRedactor();
