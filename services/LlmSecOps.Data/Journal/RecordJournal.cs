@@ -42,6 +42,7 @@ public sealed class RecordJournal : IDisposable
     private long _pending;
     private int _refusedBytes;
     private bool _dirty;
+    private volatile bool _full;
     private bool _disposed;
 
     private RecordJournal(JournalOptions options, ILogger logger, FileStream lockFile)
@@ -84,16 +85,8 @@ public sealed class RecordJournal : IDisposable
     /// True after an append was refused for lack of room, until <see cref="Commit"/> has freed enough room for
     /// that record; also true when not even an empty record would fit.
     /// </summary>
-    public bool IsFull
-    {
-        get
-        {
-            lock (_sync)
-            {
-                return _refusedBytes > 0 || !FitsLocked(0);
-            }
-        }
-    }
+    /// <remarks>Lock-free (read on the request path through the writer's <c>CanAccept</c>, while appends may be fsyncing).</remarks>
+    public bool IsFull => _full;
 
     /// <summary>The position of the next unconsumed record (the durable checkpoint).</summary>
     public JournalPosition Checkpoint
@@ -318,6 +311,8 @@ public sealed class RecordJournal : IDisposable
             {
                 _refusedBytes = 0;
             }
+
+            _full = _refusedBytes > 0 || !FitsLocked(0);
         }
     }
 
@@ -434,6 +429,7 @@ public sealed class RecordJournal : IDisposable
 
         _checkpoint = checkpoint;
         _pending = pending;
+        _full = !FitsLocked(0);
         Log.Opened(_logger, _directory, _segments.Count, _totalBytes, pending);
     }
 
@@ -513,6 +509,7 @@ public sealed class RecordJournal : IDisposable
             }
 
             _refusedBytes = Math.Max(_refusedBytes, record.Length + 1);
+            _full = true;
             return false;
         }
 
@@ -544,6 +541,7 @@ public sealed class RecordJournal : IDisposable
 
         active.Length += frameLength;
         _totalBytes += frameLength;
+        _full = _refusedBytes > 0 || !FitsLocked(0);
         _dirty = true;
         Interlocked.Increment(ref _pending);
         return true;
