@@ -54,48 +54,51 @@ public sealed class StreamingRedactor
 {
     private readonly IReadOnlyList<Detector> _detectors;
     private readonly List<Finding> _scratch = [];
-    private string _pending = string.Empty;
+    private readonly Dictionary<DetectorKind, int> _redactions = [];
+    private char[] _buffer = new char[256];
+    private int _length;
     private bool _inUnterminatedKeyBlock;
     private Detector? _holder;
 
     public StreamingRedactor(IReadOnlyList<Detector>? detectors = null) => _detectors = detectors ?? Detectors.StreamingDefault;
 
     /// <summary>Chars currently held back.</summary>
-    public int HeldChars => _pending.Length;
+    public int HeldChars => _length;
 
     /// <summary>Findings redacted so far, by kind.</summary>
     public IReadOnlyDictionary<DetectorKind, int> Redactions => _redactions;
-
-    private readonly Dictionary<DetectorKind, int> _redactions = [];
 
     /// <summary>Adds a piece of text; returns what is safe to send now (possibly empty).</summary>
     public string Push(ReadOnlySpan<char> delta)
     {
         // Fast path: the detector holding the whole pending text still holds it with the delta appended (a long
-        // JWT or key block arriving token by token): nothing can be emitted, so do not rescan.
-        if (_holder is not null && _pending.Length > 0 && !_inUnterminatedKeyBlock && _holder.KeepsHolding(_pending, delta))
+        // JWT or key block arriving token by token): nothing can be emitted, so append without rescanning.
+        var keeps = _holder is not null && _length > 0 && !_inUnterminatedKeyBlock && _holder.KeepsHolding(_buffer.AsSpan(0, _length), delta);
+        Append(delta);
+        if (keeps)
         {
-            _pending = string.Concat(_pending, delta);
             return string.Empty;
         }
 
         _holder = null;
-        var text = _pending.Length == 0 ? delta.ToString() : string.Concat(_pending, delta);
+        var start = 0;
         if (_inUnterminatedKeyBlock)
         {
             // A private key block so long it was cut: swallow everything up to and including its footer.
-            var footer = text.IndexOf("-----END ", StringComparison.Ordinal);
-            var close = footer < 0 ? -1 : text.IndexOf("-----", footer + 9, StringComparison.Ordinal);
+            var pending = _buffer.AsSpan(0, _length);
+            var footer = pending.IndexOf("-----END ", StringComparison.Ordinal);
+            var close = footer < 0 ? -1 : pending[(footer + 9)..].IndexOf("-----", StringComparison.Ordinal);
             if (close < 0)
             {
-                _pending = text.Length > 64 ? text[^64..] : text;
+                Keep(Math.Max(0, _length - 64));
                 return string.Empty;
             }
 
-            text = text[(close + 5)..];
+            start = footer + 9 + close + 5;
             _inUnterminatedKeyBlock = false;
         }
 
+        var text = _buffer.AsSpan(start, _length - start);
         var hold = text.Length;
         Detector? holder = null;
         foreach (var d in _detectors)
@@ -139,31 +142,34 @@ public sealed class StreamingRedactor
                 emitted.Add(f);
                 Count(f.Kind);
                 if (f.Kind == DetectorKind.PrivateKey && f.Length >= PrivateKeyDetector.MaxBlockLength
-                    && !text.AsSpan(f.Start, f.Length).Contains("-----END ", StringComparison.Ordinal))
+                    && !text.Slice(f.Start, f.Length).Contains("-----END ", StringComparison.Ordinal))
                 {
                     _inUnterminatedKeyBlock = true;
                 }
             }
         }
 
-        _pending = text[hold..];
-        _holder = holder;
+        var output = Redaction.Apply(text[..hold], emitted);
         if (_inUnterminatedKeyBlock)
         {
-            _pending = string.Empty;
-            _holder = null;
+            _length = 0;
+        }
+        else
+        {
+            Keep(start + hold);
+            _holder = holder;
         }
 
-        return Redaction.Apply(text.AsSpan(0, hold), emitted);
+        return output;
     }
 
     /// <summary>At the end of the stream: everything still held, redacted (an unterminated key block to the end).</summary>
     public string Flush()
     {
-        var text = _pending;
-        _pending = string.Empty;
+        var text = _buffer.AsSpan(0, _length);
+        _length = 0;
         _holder = null;
-        if (_inUnterminatedKeyBlock || text.Length == 0)
+        if (_inUnterminatedKeyBlock || text.IsEmpty)
         {
             return string.Empty;
         }
@@ -188,6 +194,24 @@ public sealed class StreamingRedactor
         }
 
         return Redaction.Apply(text, findings);
+    }
+
+    private void Append(ReadOnlySpan<char> delta)
+    {
+        if (_length + delta.Length > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + delta.Length));
+        }
+
+        delta.CopyTo(_buffer.AsSpan(_length));
+        _length += delta.Length;
+    }
+
+    /// <summary>Keeps <c>_buffer[from.._length]</c> as the new pending text.</summary>
+    private void Keep(int from)
+    {
+        _buffer.AsSpan(from, _length - from).CopyTo(_buffer);
+        _length -= from;
     }
 
     private void Count(DetectorKind kind) => _redactions[kind] = _redactions.GetValueOrDefault(kind) + 1;
