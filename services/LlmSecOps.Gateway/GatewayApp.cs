@@ -1,3 +1,4 @@
+using LlmSecOps.Gateway.DataPlane;
 using LlmSecOps.ServiceDefaults;
 using LlmSecOps.ServiceDefaults.Listeners;
 
@@ -19,12 +20,14 @@ public static class GatewayApp
         configure?.Invoke(builder);
         builder.AddServiceDefaults(Data, Admin);
         builder.AddControlPlane();
+        builder.AddDataPlane();
 
         var app = builder.Build();
         app.UseRouting();
         app.UseListenerIsolation();
         app.MapDefaultEndpoints();
         app.MapControlPlane(Admin.Name, Data.Name);
+        app.MapDataPlane(Data.Name);
         return app;
     }
 }

@@ -120,7 +120,7 @@ public static class TenantEndpoints
     }
 
     private static async Task<IResult> PutPolicyAsync(string tenantId, HttpContext http, GatewayDatabase db, WebhookTargetGuard guard, WebhookSigner signer,
-        KeyHasher hasher, IOptions<ControlPlaneOptions> options, CancellationToken ct)
+        KeyHasher hasher, KeyStateBroadcaster broadcaster, IOptions<ControlPlaneOptions> options, CancellationToken ct)
     {
         var (request, error) = await AdminJson.ReadAsync<TenantPolicyRequest>(http.Request, options.Value.MaxRequestBodyBytes);
         if (error is not null)
@@ -132,6 +132,7 @@ public static class TenantEndpoints
         problems.Check(request!.LoggingPolicy is null or "none" or "metadata" or "redacted", "loggingPolicy", "Must be one of none, metadata, redacted.");
         problems.Check(request.RetentionDays is null or (>= 0 and <= 3650), "retentionDays", "Must be between 0 and 3650 days.");
         problems.Check(request.GuardPolicy is null or "flag" or "block", "guardPolicy", "Must be flag or block.");
+        problems.Check(request.Tier is null || TenantRules.IsTierName(request.Tier), "tier", "Tier names are 1-63 characters of a-z, 0-9, '-' and '_'.");
         if (!string.IsNullOrEmpty(request.WebhookUrl))
         {
             var urlProblem = await guard.ValidateUrlAsync(request.WebhookUrl, ct);
@@ -153,6 +154,12 @@ public static class TenantEndpoints
                 return AdminResults.NotFound("Tenant", tenantId);
             }
 
+            if (request.Tier is not null && TenantRules.IsTierName(request.Tier))
+            {
+                var tierExists = await connection.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM tiers WHERE name = @tier)", new { tier = request.Tier }, transaction);
+                problems.Check(tierExists, "tier", $"Tier '{request.Tier}' does not exist; create it with PUT /admin/tiers/{request.Tier}.");
+            }
+
             if (!problems.IsEmpty)
             {
                 return problems.ToResult();
@@ -169,7 +176,7 @@ public static class TenantEndpoints
 
             await connection.ExecuteAsync(
                 """
-                UPDATE tenants SET logging_policy = @loggingPolicy, retention_days = @retentionDays, guard_policy = @guardPolicy,
+                UPDATE tenants SET tier = @tier, logging_policy = @loggingPolicy, retention_days = @retentionDays, guard_policy = @guardPolicy,
                     webhook_url = @webhookUrl,
                     webhook_secret_nonce = CASE WHEN @webhookUrl IS NULL THEN NULL WHEN @newNonce THEN @nonce ELSE webhook_secret_nonce END,
                     webhook_pepper_version = CASE WHEN @webhookUrl IS NULL THEN NULL WHEN @newNonce THEN @pepper ELSE webhook_pepper_version END,
@@ -179,6 +186,7 @@ public static class TenantEndpoints
                 new
                 {
                     tenantId,
+                    tier = request.Tier ?? current.Tier,
                     loggingPolicy = request.LoggingPolicy ?? current.LoggingPolicy,
                     retentionDays = request.RetentionDays ?? current.RetentionDays,
                     guardPolicy = request.GuardPolicy ?? current.GuardPolicy,
@@ -189,11 +197,16 @@ public static class TenantEndpoints
                 }, transaction);
             await AuditChain.AppendAsync(connection, transaction, principal.Actor, "tenant.policy", tenantId, new
             {
-                request.LoggingPolicy, request.RetentionDays, request.GuardPolicy, webhookUrl, webhookSecretRotated = newNonce,
+                request.Tier, request.LoggingPolicy, request.RetentionDays, request.GuardPolicy, webhookUrl, webhookSecretRotated = newNonce,
             });
             var updated = await LoadAsync(connection, tenantId, transaction);
             return Results.Ok(new { tenant = updated, webhookSecret = newSecret });
         }, ct);
+        if (request.Tier is not null)
+        {
+            await broadcaster.TenantChangedAsync(tenantId, ct);
+        }
+
         return result;
     }
 

@@ -19,9 +19,11 @@ public sealed class CreateTenantRequest
     public string? Tier { get; set; }
 }
 
-/// <summary><c>PUT /admin/tenants/{id}/policy</c>: fields left out keep their value; <c>webhookUrl: ""</c> removes the webhook.</summary>
+/// <summary><c>PUT /admin/tenants/{id}/policy</c>: fields left out keep their value; <c>webhookUrl: ""</c> removes the webhook;
+/// <c>tier</c> moves the tenant to another (existing) tier.</summary>
 public sealed class TenantPolicyRequest
 {
+    public string? Tier { get; set; }
     public string? LoggingPolicy { get; set; }
     public int? RetentionDays { get; set; }
     public string? GuardPolicy { get; set; }

@@ -81,6 +81,15 @@ public sealed class TenantTierModelTests
         Assert.Equal("qwen2.5:0.5b", only.Str("name"));
         Assert.Equal(DigestB["sha256:".Length..], only.Str("digest"));
 
+        // Moving the big tenant to the small tier narrows its listing at once; an unknown tier is refused.
+        using (var move = await admin.PutAsJsonAsync($"/admin/tenants/{everything}/policy", new { tier = "small" }))
+        {
+            Assert.Equal(HttpStatusCode.OK, move.StatusCode);
+        }
+
+        Assert.Equal(["qwen2.5:0.5b"], (await (await big.GetAsync("/v1/models")).ReadAsync()).GetProperty("data").EnumerateArray().Select(m => m.Str("id")));
+        Assert.Equal(HttpStatusCode.BadRequest, (await admin.PutAsJsonAsync($"/admin/tenants/{everything}/policy", new { tier = "nope" })).StatusCode);
+
         // Re-pinning changes the digest; withdrawing removes the model.
         await admin.PutAsJsonAsync("/admin/models/qwen2.5:0.5b", new { digest = DigestA });
         Assert.Equal(DigestA["sha256:".Length..], (await (await smallClient.GetAsync("/api/tags")).ReadAsync()).GetProperty("models")[0].Str("digest"));

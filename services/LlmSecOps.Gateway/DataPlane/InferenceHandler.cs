@@ -1,0 +1,450 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using LlmSecOps.Contracts.Events;
+using LlmSecOps.Gateway.Events;
+using LlmSecOps.Gateway.Forwarding;
+using LlmSecOps.Gateway.Keys;
+using LlmSecOps.Gateway.Usage;
+using LlmSecOps.Inference.Guards;
+using LlmSecOps.Inference.Parameters;
+using LlmSecOps.Inference.Routing;
+using LlmSecOps.Limits;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LlmSecOps.Gateway.DataPlane;
+
+/// <summary>
+/// The data-plane request path of ARCHITECTURE.md, in its order: route allow-list -> authenticate -> tenant not
+/// suspended -> tier allows model -> key scope allows endpoint -> model approved -> request rate (key, tenant) ->
+/// tenant concurrency lease -> budget reservation -> input guards -> upstream (YARP, canonical route) -> streamed
+/// output guards and token counting -> settle -> event and record. Every refusal answers in the API's own format
+/// and is recorded too.
+/// </summary>
+internal sealed partial class InferenceHandler(
+    KeyAuthenticator authenticator,
+    TenantDirectory tenants,
+    CallerPolicyStore policies,
+    DataPlaneLimits limits,
+    UsageStore usage,
+    RequestEventPublisher events,
+    IHttpForwarder forwarder,
+    UpstreamClient upstream,
+    IOptions<DataPlaneOptions> options,
+    TimeProvider time,
+    ILogger<InferenceHandler> logger)
+{
+    public async Task HandleAsync(HttpContext http)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var record = new RequestOutcome
+        {
+            Ts = time.GetUtcNow(),
+            RequestId = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+            ClientIp = http.Connection.RemoteIpAddress?.ToString() ?? "",
+            UserAgent = http.Request.Headers.UserAgent.ToString(),
+        };
+        http.Response.Headers["x-request-id"] = record.RequestId;
+        if (!events.CanAccept)
+        {
+            // ARCHITECTURE.md: when the record journal is full the data plane refuses rather than serve unrecorded traffic.
+            await WriteErrorAsync(http, FamilyOf(http), 503, "The gateway cannot record requests right now; retry later.", "server_error", "service_unavailable");
+            return;
+        }
+
+        try
+        {
+            await RunAsync(http, record);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            record.Outcome ??= RequestEvent.Outcomes.UpstreamError;
+            record.Status = 499;
+            record.FinishReason ??= "error";
+        }
+        finally
+        {
+            record.LatencyMs = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (record.FirstByteTicks != 0)
+            {
+                record.TtftMs = (long)Stopwatch.GetElapsedTime(started, record.FirstByteTicks).TotalMilliseconds;
+            }
+
+            record.Status = record.Status == 0 ? http.Response.StatusCode : record.Status;
+            record.Outcome ??= record.Status < 400 ? RequestEvent.Outcomes.Ok : RequestEvent.Outcomes.UpstreamError;
+            events.Publish(record);
+        }
+    }
+
+    private async Task RunAsync(HttpContext http, RequestOutcome record)
+    {
+        var rawTarget = http.Features.Get<IHttpRequestFeature>()?.RawTarget ?? http.Request.Path.Value ?? "/";
+        var match = RouteTable.Match(http.Request.Method, rawTarget);
+        var family = FamilyOf(http);
+        if (!match.IsMatch)
+        {
+            if (match.Refusal == RouteRefusal.ManagementRoute)
+            {
+                Log.ManagementRouteRefused(logger, http.Request.Method, record.RequestId);
+            }
+
+            var (status, message) = match.Refusal switch
+            {
+                RouteRefusal.MethodNotAllowed => (405, "Method not allowed on this route."),
+                RouteRefusal.NonCanonicalPath => (400, "The request path is not in canonical form."),
+                _ => (404, "No such route on this gateway."),
+            };
+            record.Endpoint = http.Request.Method + " " + RouteTable.All.FirstOrDefault(r => r.Path == http.Request.Path.Value)?.Path;
+            await RefuseAsync(http, record, family, status, message, "invalid_request_error", "unknown_route", RequestEvent.Outcomes.BadRequest);
+            return;
+        }
+
+        var route = match.Route!;
+        family = route.Family;
+        record.Endpoint = route.Endpoint;
+
+        // Authentication: the checksum is checked before any look-up; 401 for every unusable credential.
+        var auth = await authenticator.AuthenticateAsync(KeyAuthentication.PresentedKey(http.Request), http.RequestAborted);
+        if (!auth.Succeeded)
+        {
+            record.ClaimedKeyId = auth.ClaimedKeyId ?? "";
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            await RefuseAsync(http, record, family, 401, AuthMessage(auth.Failure), "invalid_request_error", "invalid_api_key", RequestEvent.Outcomes.Unauthenticated);
+            return;
+        }
+
+        var key = auth.Key!;
+        record.KeyId = key.Id;
+        record.TenantId = key.TenantId;
+        record.Env = key.Env;
+        var tenant = await tenants.GetAsync(key.TenantId, http.RequestAborted);
+        if (tenant is null || !tenant.IsActive)
+        {
+            await RefuseAsync(http, record, family, 403, "The tenant of this API key is suspended.", "permission_error", "tenant_suspended", RequestEvent.Outcomes.Forbidden);
+            return;
+        }
+
+        var policy = await policies.GetAsync(key.Id, http.RequestAborted);
+        if (policy is null)
+        {
+            await RefuseAsync(http, record, family, 403, "This API key has no usable tier.", "permission_error", "tier_missing", RequestEvent.Outcomes.Forbidden);
+            return;
+        }
+
+        record.LoggingPolicy = policy.LoggingPolicy;
+
+        // The body: bounded, parsed once, rewritten by the tier policy.
+        var body = ReadOnlyMemory<byte>.Empty;
+        PreparedRequest? prepared = null;
+        var tierPolicy = TierPolicy(policy, int.MaxValue);
+        if (route.HasBody)
+        {
+            var read = await ReadBodyAsync(http, options.Value.MaxRequestBodyBytes);
+            if (read is null)
+            {
+                await RefuseAsync(http, record, family, 413, "The request body is too large.", "invalid_request_error", "too_large", RequestEvent.Outcomes.TooLarge);
+                return;
+            }
+
+            body = read.Value;
+            try
+            {
+                var parameters = RequestBodyParser.Parse(route, body.Span, new RequestLimits { MaxBodyBytes = options.Value.MaxRequestBodyBytes });
+                record.Stream = parameters.StreamEffective;
+                record.MaxTokensRequested = parameters.MaxTokensRequested;
+                if (parameters.Model is { } model)
+                {
+                    record.Model = ModelNames.Canonicalize(model);
+                }
+
+                prepared = ParameterPolicyEnforcer.Apply(parameters, body, tierPolicy);
+            }
+            catch (InferenceRequestException e)
+            {
+                await RefuseAsync(http, record, family, e.StatusCode, e.Message, "invalid_request_error", e.Code,
+                    e.StatusCode == 413 ? RequestEvent.Outcomes.TooLarge : RequestEvent.Outcomes.BadRequest);
+                return;
+            }
+        }
+
+        if (route.NamesModel && record.Model is null)
+        {
+            await RefuseAsync(http, record, family, 400, "The request must name a model.", "invalid_request_error", "missing_parameter", RequestEvent.Outcomes.BadRequest);
+            return;
+        }
+
+        // Stacked authorization: each question has its own 403.
+        if (record.Model is { } requested && !policy.AllowsModel(requested))
+        {
+            await RefuseAsync(http, record, family, 403, $"The tier '{policy.Tier}' does not allow the model '{requested}'.", "permission_error", "model_not_allowed", RequestEvent.Outcomes.Forbidden);
+            return;
+        }
+
+        if (Array.IndexOf(key.Scopes, route.Scope) < 0)
+        {
+            await RefuseAsync(http, record, family, 403, $"This API key's scopes do not include '{route.Scope}'.", "permission_error", "scope_not_allowed", RequestEvent.Outcomes.Forbidden);
+            return;
+        }
+
+        if (record.Model is { } named && await policies.ApprovedDigestAsync(named, http.RequestAborted) is null)
+        {
+            await RefuseAsync(http, record, family, 403, $"The model '{named}' is not approved on this gateway.", "permission_error", "model_not_approved", RequestEvent.Outcomes.ModelNotApproved);
+            return;
+        }
+
+        // Request rate (key and tenant, one atomic script) and tokens per minute per key.
+        var reservationTokens = prepared?.ReservationTokens ?? 0;
+        var parts = await limits.GetAsync();
+        var rate = await parts.Rate.TryAcquireAsync(limits.RateBuckets(key.Id, key.TenantId, policy, reservationTokens));
+        var rpm = policy.RequestsPerMinute;
+        http.Response.Headers["x-ratelimit-limit-requests"] = rpm.ToString(CultureInfo.InvariantCulture);
+        if (!rate.Allowed)
+        {
+            http.Response.Headers["x-ratelimit-remaining-requests"] = "0";
+            http.Response.Headers.RetryAfter = RetryAfterSeconds(rate.RetryAfter);
+            await RefuseAsync(http, record, family, 429, "Rate limit reached for this API key; retry after the time in Retry-After.", "rate_limit_error", "rate_limit_exceeded", RequestEvent.Outcomes.RateLimited);
+            return;
+        }
+
+        http.Response.Headers["x-ratelimit-remaining-requests"] = Math.Max(0, rate.Remaining).ToString(CultureInfo.InvariantCulture);
+
+        var lease = await parts.Leases.TryAcquireAsync(limits.LeaseKey(key.TenantId), Math.Max(1, policy.Concurrency), options.Value.LeaseTtl);
+        if (!lease.Acquired)
+        {
+            http.Response.Headers.RetryAfter = RetryAfterSeconds(lease.RetryAfter);
+            await RefuseAsync(http, record, family, 429, "Too many requests in flight for this tenant; retry after the time in Retry-After.", "rate_limit_error", "concurrency_limit_exceeded", RequestEvent.Outcomes.ConcurrencyLimited);
+            return;
+        }
+
+        BudgetReservation? reservation = null;
+        long actualTokens = 0;
+        try
+        {
+            // Budget: reserve a safe upper bound before the upstream is called; clamp max_tokens to what was granted.
+            var counters = limits.BudgetCounters(key.Id, key.TenantId, policy, time.GetUtcNow());
+            if (counters.Count > 0 && prepared is not null)
+            {
+                var minimum = prepared.InputTokenEstimate + (route.Generates ? prepared.Parameters.CompletionsPerRequest : 0);
+                var result = await parts.Budget.ReserveAsync(counters, Math.Max(1, prepared.ReservationTokens), Math.Max(1, minimum),
+                    (counter, ct) => limits.SettledUsageAsync(counter, key.Id, key.TenantId, ct), http.RequestAborted);
+                http.Response.Headers["x-ratelimit-remaining-tokens"] = Math.Max(0, result.Remaining).ToString(CultureInfo.InvariantCulture);
+                if (!result.Granted)
+                {
+                    await RefuseAsync(http, record, family, 429, "Token budget exhausted for this API key or tenant.", "insufficient_quota", "insufficient_quota", RequestEvent.Outcomes.BudgetExhausted);
+                    return;
+                }
+
+                reservation = result.Reservation!;
+                if (reservation.Granted < prepared.ReservationTokens && route.Generates)
+                {
+                    var perCompletion = (reservation.Granted - prepared.InputTokenEstimate) / prepared.Parameters.CompletionsPerRequest;
+                    prepared = ParameterPolicyEnforcer.Apply(prepared.Parameters, body, TierPolicy(policy, (int)Math.Clamp(perCompletion, 1, int.MaxValue)));
+                }
+            }
+
+            record.MaxTokensEffective = prepared?.EffectiveMaxTokens;
+
+            // Input guards: flag by default, block per tenant policy.
+            if (prepared is not null)
+            {
+                var guardAction = policy.GuardPolicy == "block" ? GuardAction.Block : GuardAction.Flag;
+                var guard = InputGuard.Evaluate(prepared.Parameters, body.Span, new InputGuardPolicy { PromptInjection = guardAction, Pii = guardAction, Secrets = guardAction });
+                if (guard.Blocked)
+                {
+                    await RefuseAsync(http, record, family, 400, "The request was blocked by the input guard (" + string.Join(", ", guard.Reasons) + ").", "invalid_request_error", "guard_blocked", RequestEvent.Outcomes.GuardBlocked);
+                    return;
+                }
+            }
+
+            if (prepared is not null && policy.LoggingPolicy == "redacted")
+            {
+                var texts = prepared.Parameters.TextRanges.Select(r => r.GetText(body.Span));
+                record.RedactedPrompt = Redaction.Redact(string.Join('\n', texts), Detectors.All);
+            }
+
+            actualTokens = await ForwardAsync(http, record, route, prepared, reservation);
+        }
+        finally
+        {
+            if (reservation is not null)
+            {
+                await parts.Budget.SettleAsync(reservation, actualTokens);
+            }
+
+            await parts.Leases.ReleaseAsync(lease.Lease!);
+        }
+    }
+
+    private async Task<long> ForwardAsync(HttpContext http, RequestOutcome record, InferenceRoute route, PreparedRequest? prepared, BudgetReservation? reservation)
+    {
+        var completionLimit = reservation is null || prepared is null || !route.Generates
+            ? (long?)null
+            : Math.Max(1, reservation.Granted - prepared.InputTokenEstimate);
+        var redaction = route.Generates ? Detectors.StreamingDefault : null;
+        var originalBody = http.Response.Body;
+        await using var stream = new TransformingResponseStream(originalBody, route, redaction, completionLimit, options.Value.MaxResponseDocumentBytes);
+        http.Response.Body = stream;
+        var streaming = prepared?.Parameters.StreamEffective ?? false;
+        var transformer = new UpstreamTransformer(upstream.BaseAddress!, route.Path, prepared?.Body ?? ReadOnlyMemory<byte>.Empty, options.Value.UpstreamApiKey,
+            (_, response) =>
+            {
+                if (response is null || !response.IsSuccessStatusCode || !route.Generates)
+                {
+                    stream.Mode = ResponseMode.PassThrough;
+                }
+                else
+                {
+                    stream.Mode = streaming ? ResponseMode.Stream : ResponseMode.Document;
+                }
+            });
+
+        if (upstream.BaseAddress is null)
+        {
+            await RefuseAsync(http, record, route.Family, 503, "No upstream model server is configured.", "server_error", "upstream_unavailable", RequestEvent.Outcomes.UpstreamError);
+            return 0;
+        }
+
+        ForwarderError error;
+        try
+        {
+            error = await forwarder.SendAsync(http, upstream.BaseAddress.ToString(), upstream.Invoker,
+                new ForwarderRequestConfig { ActivityTimeout = options.Value.UpstreamTimeout }, transformer);
+            await stream.CompleteAsync(error == ForwarderError.None ? null : "The upstream failed while answering.", http.RequestAborted);
+        }
+        finally
+        {
+            http.Response.Body = originalBody;
+        }
+
+        record.FirstByteTicks = stream.FirstByteTicks;
+        record.Status = http.Response.StatusCode;
+        if (error != ForwarderError.None)
+        {
+            Log.UpstreamFailed(logger, error, record.RequestId);
+            record.Outcome = RequestEvent.Outcomes.UpstreamError;
+            record.FinishReason = "error";
+            if (!http.Response.HasStarted)
+            {
+                http.Response.Clear();
+                await WriteErrorAsync(http, route.Family, 502, "The upstream model server failed.", "server_error", "upstream_error");
+                record.Status = 502;
+            }
+        }
+
+        long prompt = 0, completion = 0;
+        if (stream.Transformer is { } t)
+        {
+            prompt = t.Accounting.ReportedPromptTokens ?? prepared?.InputTokenEstimate ?? 0;
+            completion = t.Accounting.CompletionTokens;
+            record.FinishReason ??= t.Accounting.FinishReason;
+            switch (t.EndedBy)
+            {
+                case Inference.Streaming.StreamEnd.BudgetExhausted:
+                    record.Outcome = RequestEvent.Outcomes.BudgetExhausted;
+                    record.FinishReason = "length";
+                    break;
+                case Inference.Streaming.StreamEnd.None:
+                    break;
+                default:
+                    record.Outcome = RequestEvent.Outcomes.UpstreamError;
+                    record.FinishReason = "error";
+                    break;
+            }
+        }
+        else if (stream.Document is { } d)
+        {
+            prompt = d.PromptTokens ?? prepared?.InputTokenEstimate ?? 0;
+            completion = d.CompletionTokens;
+            record.FinishReason ??= d.FinishReason;
+        }
+        else if (stream.Oversized)
+        {
+            record.Outcome = RequestEvent.Outcomes.UpstreamError;
+            record.FinishReason = "error";
+        }
+        else if (route.HasBody && http.Response.StatusCode < 400)
+        {
+            // Embeddings and other non-generating routes: the input estimate is the (safe) usage.
+            prompt = prepared?.InputTokenEstimate ?? 0;
+        }
+
+        record.PromptTokens = prompt;
+        record.CompletionTokens = completion;
+        if (record.KeyId is not null && record.TenantId is not null)
+        {
+            await usage.SettleAsync(new UsageRecord(record.RequestId, record.Ts.UtcDateTime, record.TenantId, record.KeyId, record.Endpoint, record.Model,
+                record.Outcome ?? (record.Status < 400 ? RequestEvent.Outcomes.Ok : RequestEvent.Outcomes.UpstreamError), prompt, completion), CancellationToken.None);
+        }
+
+        return prompt + completion;
+    }
+
+    private static TierParameterPolicy TierPolicy(CallerPolicy policy, int grantCap) => new()
+    {
+        DefaultMaxTokens = Math.Max(1, Math.Min(policy.DefaultMaxTokens, grantCap)),
+        MaxMaxTokens = Math.Max(1, Math.Min(policy.MaxMaxTokens, grantCap)),
+        MaxTokensExcess = ExcessMode.Clamp,
+    };
+
+    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext http, int max)
+    {
+        if (http.Request.ContentLength > max)
+        {
+            return null;
+        }
+
+        var buffer = new MemoryStream(http.Request.ContentLength is { } length ? (int)length : 4096);
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > max)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+    }
+
+    private static ApiFamily FamilyOf(HttpContext http) =>
+        http.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) ? ApiFamily.Ollama : ApiFamily.OpenAi;
+
+    private static string RetryAfterSeconds(TimeSpan wait) =>
+        Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+
+    private static async Task RefuseAsync(HttpContext http, RequestOutcome record, ApiFamily family, int status, string message, string type, string code, string outcome)
+    {
+        record.Status = status;
+        record.Outcome = outcome;
+        await WriteErrorAsync(http, family, status, message, type, code);
+    }
+
+    private static async Task WriteErrorAsync(HttpContext http, ApiFamily family, int status, string message, string type, string code)
+    {
+        var format = family == ApiFamily.OpenAi ? ApiFormat.OpenAI : ApiFormat.Ollama;
+        await KeyAuthentication.Error(format, status, message, type, code).ExecuteAsync(http);
+    }
+
+    private static string AuthMessage(KeyAuthFailure failure) => failure switch
+    {
+        KeyAuthFailure.Missing => "Missing API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.",
+        KeyAuthFailure.Malformed => "Invalid API key: not an LlmSecOps key (lso_...) or its checksum is wrong.",
+        KeyAuthFailure.Revoked => "This API key has been revoked.",
+        KeyAuthFailure.Expired => "This API key has expired.",
+        _ => "Invalid API key.",
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Refused a model-management route ({Method}) on the data plane, request {RequestId}.")]
+        public static partial void ManagementRouteRefused(ILogger logger, string method, string requestId);
+
+        [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Upstream failed ({Error}) for request {RequestId}.")]
+        public static partial void UpstreamFailed(ILogger logger, ForwarderError error, string requestId);
+    }
+}

@@ -1,0 +1,96 @@
+using System.Text.Json.Serialization;
+using Dapper;
+using LlmSecOps.Data.Batching;
+using LlmSecOps.Data.Journal;
+using LlmSecOps.Gateway.Database;
+using LlmSecOps.Gateway.Events;
+using LlmSecOps.Gateway.Tenants;
+using Npgsql;
+
+namespace LlmSecOps.Gateway.Records;
+
+/// <summary>One row of <c>request_records</c>.</summary>
+public sealed record RequestRecord(string RequestId, DateTime Ts, string? TenantId, string? KeyId, string? ClaimedKeyId, string Endpoint, string? Model,
+    int Status, string Outcome, long PromptTokens, long CompletionTokens, long? MaxTokensEffective, string? FinishReason, bool Stream, long LatencyMs,
+    string? ClientIp, string? Country, string? RedactedPrompt);
+
+/// <summary>Source-generated JSON for the journal.</summary>
+[JsonSerializable(typeof(RequestRecord))]
+internal sealed partial class RequestRecordJsonContext : JsonSerializerContext;
+
+/// <summary>Inserts batches of request records (idempotent on <c>request_id</c>, so a replayed journal counts once).</summary>
+internal sealed class PostgresRecordSink(GatewayDatabase database) : IBatchSink<RequestRecord>
+{
+    public async Task WriteAsync(IReadOnlyList<RequestRecord> batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO request_records (request_id, ts, tenant_id, key_id, claimed_key_id, endpoint, model, status, outcome, prompt_tokens,
+                completion_tokens, max_tokens_effective, finish_reason, stream, latency_ms, client_ip, country, redacted_prompt)
+            SELECT * FROM unnest(@ids, @ts, @tenants, @keys, @claimed, @endpoints, @models, @statuses, @outcomes, @prompt, @completion,
+                @maxTokens::bigint[], @finish, @stream, @latency, @ips, @countries, @prompts)
+            ON CONFLICT (request_id) DO NOTHING
+            """,
+            new
+            {
+                ids = batch.Select(r => r.RequestId).ToArray(),
+                ts = batch.Select(r => DateTime.SpecifyKind(r.Ts, DateTimeKind.Utc)).ToArray(),
+                tenants = batch.Select(r => r.TenantId).ToArray(),
+                keys = batch.Select(r => r.KeyId).ToArray(),
+                claimed = batch.Select(r => r.ClaimedKeyId).ToArray(),
+                endpoints = batch.Select(r => r.Endpoint).ToArray(),
+                models = batch.Select(r => r.Model).ToArray(),
+                statuses = batch.Select(r => r.Status).ToArray(),
+                outcomes = batch.Select(r => r.Outcome).ToArray(),
+                prompt = batch.Select(r => r.PromptTokens).ToArray(),
+                completion = batch.Select(r => r.CompletionTokens).ToArray(),
+                maxTokens = batch.Select(r => r.MaxTokensEffective).ToArray(),
+                finish = batch.Select(r => r.FinishReason).ToArray(),
+                stream = batch.Select(r => r.Stream).ToArray(),
+                latency = batch.Select(r => r.LatencyMs).ToArray(),
+                ips = batch.Select(r => r.ClientIp).ToArray(),
+                countries = batch.Select(r => r.Country).ToArray(),
+                prompts = batch.Select(r => r.RedactedPrompt).ToArray(),
+            }, cancellationToken: cancellationToken));
+    }
+}
+
+/// <summary>Erases a tenant's request records (GDPR), registered with the control plane's tenant erasure.</summary>
+internal sealed class RequestRecordEraser : ITenantRecordEraser
+{
+    public string Name => "requestRecords";
+
+    public async Task<long> EraseAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string tenantId, CancellationToken cancellationToken) =>
+        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM request_records WHERE tenant_id = @tenantId", new { tenantId }, transaction, cancellationToken: cancellationToken));
+}
+
+/// <summary>Turns request outcomes into records per the tenant's logging policy and writes them through a durable batch writer.</summary>
+internal sealed class RequestRecordWriter(DurableBatchWriter<RequestRecord> writer) : IAsyncDisposable
+{
+    public bool CanAccept => writer.CanAccept;
+
+    public void Publish(RequestOutcome o)
+    {
+        if (o.LoggingPolicy == "none")
+        {
+            return;
+        }
+
+        writer.TryEnqueue(new RequestRecord(o.RequestId, o.Ts.UtcDateTime, o.TenantId, o.KeyId, o.KeyId is null && o.ClaimedKeyId.Length > 0 ? o.ClaimedKeyId : null,
+            o.Endpoint, o.Model, o.Status, o.Outcome ?? "", o.PromptTokens, o.CompletionTokens, o.MaxTokensEffective, o.FinishReason, o.Stream, o.LatencyMs,
+            o.ClientIp, o.Country, o.LoggingPolicy == "redacted" ? o.RedactedPrompt : null));
+    }
+
+    public ValueTask DisposeAsync() => writer.DisposeAsync();
+
+    /// <summary>Opens the record journal and writer.</summary>
+    public static RequestRecordWriter Create(GatewayDatabase database, string journalDirectory, long journalBytes, ILoggerFactory loggers)
+    {
+        var journal = RecordJournal.Open(new JournalOptions { Directory = journalDirectory, MaxTotalBytes = journalBytes, SegmentBytes = Math.Min(journalBytes, 16L * 1024 * 1024) },
+            loggers.CreateLogger("LlmSecOps.Gateway.Records.Journal"));
+        return new RequestRecordWriter(new DurableBatchWriter<RequestRecord>(new PostgresRecordSink(database),
+            new JsonRecordSerializer<RequestRecord>(RequestRecordJsonContext.Default.RequestRecord), journal,
+            new DurableBatchWriterOptions { Name = "request-records" }, loggers.CreateLogger("LlmSecOps.Gateway.Records")));
+    }
+}
