@@ -434,34 +434,33 @@ public sealed class RecordJournal : IDisposable
     }
 
     /// <summary>Walks the frames of one segment: the length of its valid prefix, its record count, and the count from <paramref name="fromOffset"/> on.</summary>
+    /// <remarks>Reads the file sequentially in large chunks: a scan of a full journal at start-up is I/O- and CRC-bound.</remarks>
     private (long ValidLength, long Records, long RecordsFromOffset) Scan(SafeFileHandle handle, long fromOffset)
     {
         var fileLength = RandomAccess.GetLength(handle);
         long offset = 0;
         long records = 0;
         long fromCheckpoint = 0;
-        Span<byte> header = stackalloc byte[4];
-        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1024 * 1024, _options.MaxRecordBytes + JournalOptions.FrameOverhead));
+        long bufferStart = 0;
+        var bufferCount = 0;
         try
         {
             while (offset + JournalOptions.FrameOverhead <= fileLength)
             {
-                RandomAccess.Read(handle, header, offset);
-                var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                if (!Ensure(offset, 4))
+                {
+                    break;
+                }
+
+                var length = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan((int)(offset - bufferStart)));
                 if (length < 0 || length > _options.MaxRecordBytes || offset + length + JournalOptions.FrameOverhead > fileLength)
                 {
                     break;
                 }
 
                 var frameLength = length + JournalOptions.FrameOverhead;
-                if (buffer.Length < frameLength)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = ArrayPool<byte>.Shared.Rent(frameLength);
-                }
-
-                var frame = buffer.AsSpan(0, frameLength);
-                if (RandomAccess.Read(handle, frame, offset) != frameLength || !FrameIsValid(frame, length))
+                if (!Ensure(offset, frameLength) || !FrameIsValid(buffer.AsSpan((int)(offset - bufferStart), frameLength), length))
                 {
                     break;
                 }
@@ -481,6 +480,30 @@ public sealed class RecordJournal : IDisposable
         }
 
         return (offset, records, fromCheckpoint);
+
+        // Makes bytes [position, position + count) of the file available in the buffer; false at end of file.
+        bool Ensure(long position, int count)
+        {
+            if (position >= bufferStart && position + count <= bufferStart + bufferCount)
+            {
+                return true;
+            }
+
+            bufferStart = position;
+            bufferCount = 0;
+            while (bufferCount < buffer.Length)
+            {
+                var read = RandomAccess.Read(handle, buffer.AsSpan(bufferCount), position + bufferCount);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                bufferCount += read;
+            }
+
+            return bufferCount >= count;
+        }
     }
 
     private static bool FrameIsValid(ReadOnlySpan<byte> frame, int length)

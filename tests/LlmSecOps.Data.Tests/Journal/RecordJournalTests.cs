@@ -34,6 +34,24 @@ public sealed class RecordJournalTests : IDisposable
     }
 
     [Fact]
+    public void SegmentsLargerThanTheScanBufferAreVerifiedWholeOnReopen()
+    {
+        var options = Options(segmentBytes: 8 << 20, maxTotalBytes: 16 << 20);
+        options.MaxRecordBytes = 2048;
+        var records = Enumerable.Range(0, 4000).Select(i => Encoding.UTF8.GetBytes(Text(i) + new string('y', 300 + (i % 700)))).ToList();
+        using (var journal = RecordJournal.Open(options))
+        {
+            Assert.Equal(4000, journal.AppendMany(records));
+            Assert.True(journal.UsedBytes > 2 << 20, "the segment must span several 1 MiB scan buffers");
+        }
+
+        using var reopened = RecordJournal.Open(options);
+        Assert.Equal(4000, reopened.PendingRecords);
+        var read = reopened.ReadBatch(10_000).Records;
+        Assert.Equal(records.Select(Convert.ToHexString), read.Select(Convert.ToHexString));
+    }
+
+    [Fact]
     public void CommittedRecordsAreNotReplayedAfterRestartButUncommittedOnesAre()
     {
         using (var journal = Open(segmentBytes: 1024))
