@@ -15,8 +15,8 @@ public readonly record struct KeyMatch(string Key, long Line, long Offset)
 }
 
 /// <summary>
-/// Finds keys of our format in bytes. A vectorised <c>IndexOf("lso_")</c> prefilter skips everything else; each
-/// candidate is checked by <see cref="ApiKey.TryParse"/> (shape and CRC-32), so look-alikes with a bad checksum are
+/// Finds keys of our format in bytes. A vectorised prefilter on <c>lso_live_</c> / <c>lso_test_</c> skips everything
+/// else (no per-line regex); each candidate is checked by <see cref="ApiKey.TryParse"/> (shape and CRC-32), so look-alikes with a bad checksum are
 /// never reported. Streams are read in pooled chunks with the last <see cref="ApiKey.Length"/> - 1 bytes carried
 /// into the next chunk, so a key split across a chunk boundary is found once and memory stays bounded whatever
 /// the line length or file size (binary files included).
@@ -30,7 +30,9 @@ public static class KeyScanner
     /// <summary>Default chunk size for stream scanning.</summary>
     public const int DefaultChunkSize = 128 * 1024;
 
-    private static ReadOnlySpan<byte> Prefix => "lso_"u8;
+    private static ReadOnlySpan<byte> LivePrefix => "lso_live_"u8;
+
+    private static ReadOnlySpan<byte> TestPrefix => "lso_test_"u8;
 
     /// <summary>Scans a whole in-memory buffer; valid keys are appended to <paramref name="matches"/>. Returns how many.</summary>
     public static int Scan(ReadOnlySpan<byte> data, List<KeyMatch> matches)
@@ -102,24 +104,22 @@ public static class KeyScanner
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int ScanWindow(ReadOnlySpan<byte> window, int scanLimit, long windowStart, ref LineCounter lines, List<KeyMatch> matches)
     {
+        // The prefilter looks for "lso_live_" and "lso_test_" (each a vectorised search anchored on its first and last
+        // byte), so words such as "also_" that merely contain "lso_" cost nothing; the next candidate is the nearer one.
         var found = 0;
-        var position = 0;
         var linePosition = 0;
         var line = lines.Line;
-        while (position < scanLimit)
+        var nextLive = Next(window, 0, LivePrefix);
+        var nextTest = Next(window, 0, TestPrefix);
+        while (true)
         {
-            var index = window[position..].IndexOf(Prefix);
-            if (index < 0)
-            {
-                break;
-            }
-
-            var start = position + index;
+            var start = Math.Min(nextLive, nextTest);
             if (start >= scanLimit)
             {
                 break;
             }
 
+            var position = start + 1;
             if (start + ApiKey.Length <= window.Length && TryValidate(window.Slice(start, ApiKey.Length), out var key))
             {
                 line += window[linePosition..start].Count((byte)'\n');
@@ -128,26 +128,37 @@ public static class KeyScanner
                 found++;
                 position = start + ApiKey.Length;
             }
-            else
+
+            if (nextLive < position)
             {
-                position = start + 1;
+                nextLive = Next(window, position, LivePrefix);
+            }
+
+            if (nextTest < position)
+            {
+                nextTest = Next(window, position, TestPrefix);
             }
         }
 
         return found;
     }
 
+    /// <summary>Index of the next <paramref name="needle"/> at or after <paramref name="from"/>, or <see cref="int.MaxValue"/>.</summary>
+    private static int Next(ReadOnlySpan<byte> window, int from, ReadOnlySpan<byte> needle)
+    {
+        if (from >= window.Length)
+        {
+            return int.MaxValue;
+        }
+
+        var index = window[from..].IndexOf(needle);
+        return index < 0 ? int.MaxValue : from + index;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool TryValidate(ReadOnlySpan<byte> candidate, out string key)
     {
         key = string.Empty;
-
-        // Cheap rejection first: words such as "also_" hit the prefilter far more often than keys do.
-        var env = candidate.Slice(4, 5);
-        if (!env.SequenceEqual("live_"u8) && !env.SequenceEqual("test_"u8))
-        {
-            return false;
-        }
 
         Span<char> chars = stackalloc char[ApiKey.Length];
         for (var i = 0; i < candidate.Length; i++)
