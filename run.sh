@@ -128,6 +128,7 @@ export ConnectionStrings__llmsecops="Host=127.0.0.1;Port=$PG_PORT;Database=llmse
 export ConnectionStrings__redis="127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD"
 export ConnectionStrings__ollama="Endpoint=$upstream"
 export Keys__Pepper="$PEPPER"
+export Audit__CheckpointPath="$state/audit-checkpoints.jsonl"
 export ControlPlane__BootstrapAdminToken="$ADMIN_TOKEN"
 export Listeners__Data__Port="$DATA_PORT" Listeners__Admin__Port="$ADMIN_PORT"
 export Listeners__Management__Port="$SCORER_PORT" Listeners__Web__Port="$WATCHER_PORT"
