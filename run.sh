@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$(pwd)"
-state="$root/.run"
+state="${LLMSECOPS_STATE_DIR:-$root/.run}"
 mkdir -p "$state/logs"
 
 DATA_PORT="${LLMSECOPS_DATA_PORT:-8080}"
