@@ -47,6 +47,7 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
     private readonly Task _recoveryLoop;
     private volatile bool _spilling;
     private volatile bool _holding;
+    private volatile bool _draining;
     private long _queued;
     private long _enqueued;
     private long _rejected;
@@ -182,7 +183,8 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
 
     /// <summary>
     /// Stops accepting records and flushes the queue (to the sink, or to the journal when the sink is down) within
-    /// <see cref="DurableBatchWriterOptions.ShutdownTimeout"/>; the journal keeps what is left for the next start.
+    /// <see cref="DurableBatchWriterOptions.ShutdownTimeout"/>; a journal backlog that the sink is accepting is
+    /// drained within the same time; the journal keeps what is left for the next start.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
@@ -196,6 +198,13 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
         using (timeout.Token.Register(() => _stopping.Cancel()))
         {
             await _writeLoop.ConfigureAwait(false);
+
+            // A backlog the sink is accepting right now is finished (within the timeout) rather than left to a next
+            // start, which may never come on this volume; with the sink down the journal keeps it.
+            while (_spilling && _draining && !timeout.IsCancellationRequested)
+            {
+                await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+            }
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -392,6 +401,8 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
                     }
                     catch (Exception ex)
                     {
+                        _draining = false;
+
                         // The sink is still down (or a journaled record could not be read back): the batch stays
                         // in the journal and is tried again after a growing, jittered delay.
                         Interlocked.Increment(ref _sinkFailures);
@@ -456,6 +467,7 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
             _journal.Commit(journaled);
         }
 
+        _draining = true;
         Interlocked.Add(ref _drained, journaled.Count);
         _drainedCounter.Add(journaled.Count, _tag);
         _roomSignal.Release();

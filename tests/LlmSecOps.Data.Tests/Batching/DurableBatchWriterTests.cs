@@ -127,6 +127,21 @@ public sealed class DurableBatchWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task ShutdownFinishesDrainingABacklogWhileTheSinkAcceptsIt()
+    {
+        using var journal = OpenJournal();
+        journal.AppendMany(Enumerable.Range(0, 2000).Select(i => TestRecord.Serializer.Serialize(TestRecord.Make(i))).ToList());
+        var sink = new SlowSink(TimeSpan.FromMilliseconds(20));
+        var writer = NewWriter(sink, journal);
+        await Eventually.TrueAsync(() => writer.DrainedCount > 0, "drain started");
+
+        await writer.DisposeAsync();
+
+        Assert.Equal(0, journal.PendingRecords);
+        Assert.Equal(Enumerable.Range(0, 2000).Select(i => (long)i), sink.Stored.Select(r => r.Seq));
+    }
+
+    [Fact]
     public async Task MetricsReportSpilledAndDrainedRecordsOnALlmSecOpsMeter()
     {
         var seen = new Dictionary<string, long>();
@@ -249,7 +264,7 @@ public sealed class DurableBatchWriterTests : IDisposable
         MaxTotalBytes = maxTotalBytes,
     });
 
-    private static DurableBatchWriter<TestRecord> NewWriter(SwitchableSink sink, RecordJournal journal, string name = "test") => new(
+    private static DurableBatchWriter<TestRecord> NewWriter(IBatchSink<TestRecord> sink, RecordJournal journal, string name = "test") => new(
         sink,
         TestRecord.Serializer,
         journal,
@@ -285,5 +300,19 @@ public sealed class DurableBatchWriterTests : IDisposable
             record.Seq == seq ? throw new NotSupportedException("cannot serialise this one") : TestRecord.Serializer.Serialize(record);
 
         public TestRecord Deserialize(ReadOnlySpan<byte> data) => TestRecord.Serializer.Deserialize(data);
+    }
+
+    private sealed class SlowSink(TimeSpan delay) : IBatchSink<TestRecord>
+    {
+        public List<TestRecord> Stored { get; } = [];
+
+        public async Task WriteAsync(IReadOnlyList<TestRecord> batch, CancellationToken cancellationToken)
+        {
+            await Task.Delay(delay, cancellationToken);
+            lock (Stored)
+            {
+                Stored.AddRange(batch);
+            }
+        }
     }
 }
