@@ -85,6 +85,9 @@ fi
 ADMIN_TOKEN="${LLMSECOPS_ADMIN_TOKEN:-$GENERATED_ADMIN_TOKEN}"
 
 # --- 3. PostgreSQL and Redis ------------------------------------------------------------------------------------
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$state"; then
+  die "the postgres user cannot reach $state (a parent folder is private); choose another LLMSECOPS_STATE_DIR"
+fi
 if [ ! -d "$state/pg/data" ]; then
   say "Creating the PostgreSQL cluster in .run/pg"
   mkdir -p "$state/pg"

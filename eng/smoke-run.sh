@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 work="$(mktemp -d)"
+chmod 755 "$work"   # the postgres user must reach the state folder inside it
 out="$work/run.out"
 pass=0; fail=0
 ok() { echo "PASS  $*"; pass=$((pass + 1)); }
