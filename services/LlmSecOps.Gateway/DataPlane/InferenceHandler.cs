@@ -342,6 +342,8 @@ internal sealed partial class InferenceHandler(
             switch (t.EndedBy)
             {
                 case Inference.Streaming.StreamEnd.BudgetExhausted:
+                    // The chunk that crossed the limit was counted but never forwarded: the client got at most the limit.
+                    completion = Math.Min(completion, completionLimit ?? completion);
                     record.Outcome = RequestEvent.Outcomes.BudgetExhausted;
                     record.FinishReason = "length";
                     break;
