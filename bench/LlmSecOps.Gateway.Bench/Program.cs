@@ -46,6 +46,7 @@ var json = JsonSerializer.Serialize(new Dictionary<string, object?>
 {
     ["requests"] = result.Total.Count,
     ["errors"] = result.Errors,
+    ["error_frames"] = result.ErrorFrames,
     ["first_error"] = result.FirstError,
     ["seconds"] = Math.Round(result.Elapsed.TotalSeconds, 3),
     ["first_data_p50_us"] = Stats.Percentile(result.FirstData, 50),
@@ -133,7 +134,7 @@ namespace LlmSecOps.Gateway.Bench
     /// What one timed run measured, in microseconds per successful request: to the first SSE <c>data:</c> line (first
     /// body byte when not streaming), to the first content token (streaming only), to the end of the response.
     /// </summary>
-    internal sealed record ProbeResult(List<double> FirstData, List<double> FirstToken, List<double> Total, int Errors, string? FirstError, TimeSpan Elapsed);
+    internal sealed record ProbeResult(List<double> FirstData, List<double> FirstToken, List<double> Total, int Errors, int ErrorFrames, string? FirstError, TimeSpan Elapsed);
 
     /// <summary>Sends requests one after another on one connection and times them.</summary>
     internal sealed class Probe(HttpClient client, ProbeOptions options, byte[] body, byte[] buffer)
@@ -147,6 +148,7 @@ namespace LlmSecOps.Gateway.Bench
             var firstToken = new List<double>(100_000);
             var total = new List<double>(100_000);
             var errors = 0;
+            var errorFrames = 0;
             string? firstError = null;
             var clock = Stopwatch.StartNew();
             while (clock.Elapsed < duration)
@@ -157,6 +159,13 @@ namespace LlmSecOps.Gateway.Bench
                     errors++;
                     firstError ??= timing.Error;
                     continue;
+                }
+
+                if (timing.ErrorFrame)
+                {
+                    // The first token arrived (timed below) but the stream was cut short by an error frame.
+                    errorFrames++;
+                    firstError ??= "stream ended with an error frame (data: {\"error\":...})";
                 }
 
                 if (record)
@@ -171,10 +180,10 @@ namespace LlmSecOps.Gateway.Bench
                 }
             }
 
-            return new ProbeResult(firstData, firstToken, total, errors, firstError, clock.Elapsed);
+            return new ProbeResult(firstData, firstToken, total, errors, record ? errorFrames : 0, firstError, clock.Elapsed);
         }
 
-        private async Task<(long FirstData, long FirstToken, long End, string? Error)> OneAsync()
+        private async Task<(long FirstData, long FirstToken, long End, string? Error, bool ErrorFrame)> OneAsync()
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, options.Url)
             {
@@ -216,24 +225,24 @@ namespace LlmSecOps.Gateway.Bench
                 var end = Stopwatch.GetTimestamp() - start;
                 if (response.StatusCode != HttpStatusCode.OK)
                 {
-                    return (0, 0, 0, $"HTTP {(int)response.StatusCode}");
+                    return (0, 0, 0, $"HTTP {(int)response.StatusCode}", false);
                 }
 
                 if (firstData == 0)
                 {
-                    return (0, 0, 0, "empty body");
+                    return (0, 0, 0, "empty body", false);
                 }
 
                 if (options.Stream && (!scanner.SawDone || firstToken == 0))
                 {
-                    return (0, 0, 0, "stream without a content token or data: [DONE]");
+                    return (0, 0, 0, "stream without a content token or data: [DONE]", false);
                 }
 
-                return (firstData, firstToken, end, null);
+                return (firstData, firstToken, end, null, scanner.SawError);
             }
             catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
             {
-                return (0, 0, 0, e.GetType().Name + ": " + e.Message);
+                return (0, 0, 0, e.GetType().Name + ": " + e.Message, false);
             }
         }
     }
@@ -251,6 +260,9 @@ namespace LlmSecOps.Gateway.Bench
         public bool SawToken { get; private set; }
 
         public bool SawDone { get; private set; }
+
+        /// <summary>True when a <c>data: {"error":...}</c> frame arrived: the stream was cut short (ARCHITECTURE.md).</summary>
+        public bool SawError { get; private set; }
 
         public void Feed(ReadOnlySpan<byte> chunk)
         {
@@ -280,6 +292,12 @@ namespace LlmSecOps.Gateway.Bench
             if (payload.SequenceEqual("[DONE]"u8))
             {
                 SawDone = true;
+                return;
+            }
+
+            if (payload.StartsWith("{\"error\""u8))
+            {
+                SawError = true;
                 return;
             }
 
