@@ -72,6 +72,6 @@ sleep 2
 left="$(pgrep -af "$work|LlmSecOps\.(Gateway|AnomalyScorer|KeyLeakWatcher|Simulator)\.dll|redis-server .*:$LLMSECOPS_REDIS_PORT|postgres .*-p $LLMSECOPS_PG_PORT" | grep -v pgrep || true)"
 [ -z "$left" ] && ok "Ctrl+C stopped everything" || ko "still running after Ctrl+C: $left"
 
-echo "smoke-run: $pass passed, $fail failed"
+echo "smoke-run finished: $pass checks ok, $fail checks failed"
 [ "$fail" -eq 0 ] && rm -rf "$work"
 [ "$fail" -eq 0 ]
