@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapper;
 using LlmSecOps.Contracts.Keys;
 using LlmSecOps.Gateway.Database;
@@ -43,6 +44,24 @@ public static class ModelListEndpoints
             }
 
             var models = await AllowedAsync(db, caller.Tenant.Tier, ct);
+            var upstream = await UpstreamTagsAsync(http.RequestServices.GetRequiredService<UpstreamClient>(), ct);
+            if (upstream is not null)
+            {
+                // With an upstream: its entries (size, details) for the models the caller may use, and only where the
+                // upstream's digest is still the approved pin (a changed model behind the same name is not listed).
+                var listed = new List<JsonElement>();
+                foreach (var m in models)
+                {
+                    if (upstream.TryGetValue(m.Name, out var entry) && entry.TryGetProperty("digest", out var d) &&
+                        string.Equals("sha256:" + d.GetString()?.Replace("sha256:", "", StringComparison.Ordinal), m.Digest, StringComparison.Ordinal))
+                    {
+                        listed.Add(entry);
+                    }
+                }
+
+                return Results.Json(new { models = listed });
+            }
+
             return Results.Json(new
             {
                 models = models.Select(m => new
@@ -55,6 +74,42 @@ public static class ModelListEndpoints
             });
         });
         return api;
+    }
+
+    private static async Task<Dictionary<string, JsonElement>?> UpstreamTagsAsync(UpstreamClient upstream, CancellationToken ct)
+    {
+        if (upstream.BaseAddress is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(upstream.BaseAddress, "/api/tags"));
+            using var response = await upstream.Invoker.SendAsync(request, timeout.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            using var document = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(timeout.Token), cancellationToken: timeout.Token);
+            var byName = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+            foreach (var entry in document.RootElement.GetProperty("models").EnumerateArray())
+            {
+                if (entry.TryGetProperty("name", out var name) && name.GetString() is { } n)
+                {
+                    byName[Inference.Parameters.ModelNames.Canonicalize(n)] = entry.Clone();
+                }
+            }
+
+            return byName;
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or OperationCanceledException or InvalidOperationException or KeyNotFoundException)
+        {
+            return null;
+        }
     }
 
     private static async Task<List<ModelRow>> AllowedAsync(GatewayDatabase db, string tier, CancellationToken ct)

@@ -52,8 +52,11 @@ internal sealed class DataPlaneFixture : IAsyncDisposable
         using var admin = gateway.Admin();
         using var upstream = new HttpClient { BaseAddress = simulator.BaseAddress };
         var tags = await upstream.GetFromJsonAsync<JsonElement>("/api/tags");
-        var digest = tags.GetProperty("models").EnumerateArray().First(m => m.GetProperty("name").GetString() == Model).GetProperty("digest").GetString()!;
-        (await admin.PutAsJsonAsync($"/admin/models/{Model}", new { digest = "sha256:" + digest.Replace("sha256:", "", StringComparison.Ordinal) })).EnsureSuccessStatusCode();
+        foreach (var model in tags.GetProperty("models").EnumerateArray())
+        {
+            var digest = model.GetProperty("digest").GetString()!.Replace("sha256:", "", StringComparison.Ordinal);
+            (await admin.PutAsJsonAsync($"/admin/models/{model.GetProperty("name").GetString()}", new { digest = "sha256:" + digest })).EnsureSuccessStatusCode();
+        }
         string? tierName = null;
         if (tier is not null)
         {
