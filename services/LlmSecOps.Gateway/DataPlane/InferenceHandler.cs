@@ -32,6 +32,7 @@ internal sealed partial class InferenceHandler(
     RequestEventPublisher events,
     IHttpForwarder forwarder,
     UpstreamClient upstream,
+    Database.GatewayDatabase database,
     IOptions<DataPlaneOptions> options,
     TimeProvider time,
     ILogger<InferenceHandler> logger)
@@ -191,6 +192,16 @@ internal sealed partial class InferenceHandler(
         if (record.Model is { } named && await policies.ApprovedDigestAsync(named, http.RequestAborted) is null)
         {
             await RefuseAsync(http, record, family, 403, $"The model '{named}' is not approved on this gateway.", "permission_error", "model_not_approved", RequestEvent.Outcomes.ModelNotApproved);
+            return;
+        }
+
+        // Model supply chain: the upstream's digest must still be the approved pin (a changed model behind the same
+        // name is refused until re-approved, and a `model-digest` incident is opened once per changed digest).
+        if (record.Model is { } pinned && await ChangedDigestAsync(pinned, http.RequestAborted) is { } changed)
+        {
+            await ReportDigestChangeAsync(pinned, changed, key, http.RequestAborted);
+            await RefuseAsync(http, record, family, 403, $"The model '{pinned}' on the upstream no longer matches its approved digest; an operator must re-approve it.",
+                "permission_error", "model_digest_changed", RequestEvent.Outcomes.ModelNotApproved);
             return;
         }
 
@@ -383,6 +394,45 @@ internal sealed partial class InferenceHandler(
         return prompt + completion;
     }
 
+    private (Dictionary<string, System.Text.Json.JsonElement>? Tags, long Expires) _upstreamTags;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _reportedDigests = new(StringComparer.Ordinal);
+
+    /// <summary>The upstream's digest of <paramref name="model"/> when it differs from the approved pin, else null.</summary>
+    private async Task<string?> ChangedDigestAsync(string model, CancellationToken cancellationToken)
+    {
+        var cached = _upstreamTags;
+        if (cached.Expires < time.GetTimestamp())
+        {
+            cached = (await ModelListEndpoints.UpstreamTagsAsync(upstream, options.Value.UpstreamApiKey, cancellationToken),
+                time.GetTimestamp() + (long)(options.Value.PolicyCacheTtl.TotalSeconds * time.TimestampFrequency));
+            _upstreamTags = cached;
+        }
+
+        if (cached.Tags is null || !cached.Tags.TryGetValue(model, out var entry) || !entry.TryGetProperty("digest", out var d) || d.GetString() is not { } digest)
+        {
+            return null;
+        }
+
+        var live = "sha256:" + digest.Replace("sha256:", "", StringComparison.Ordinal);
+        var approved = await policies.ApprovedDigestAsync(model, cancellationToken);
+        return approved is null || string.Equals(approved, live, StringComparison.Ordinal) ? null : live;
+    }
+
+    private async Task ReportDigestChangeAsync(string model, string live, KeyRecord key, CancellationToken cancellationToken)
+    {
+        if (!_reportedDigests.TryAdd(model + "@" + live, true))
+        {
+            return;
+        }
+
+        Log.ModelDigestChanged(logger, model, live);
+        await database.InTransactionAsync(async (connection, transaction) =>
+            await Incidents.IncidentStore.OpenAsync(connection, transaction, "model-digest", null, key.TenantId, model,
+                $"The upstream's '{model}' has digest {live}, not the approved pin; refused until re-approved.",
+                System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["model"] = model, ["upstreamDigest"] = live }), "gateway-data-plane"),
+            cancellationToken);
+    }
+
     private static TierParameterPolicy TierPolicy(CallerPolicy policy, int grantCap) => new()
     {
         DefaultMaxTokens = Math.Max(1, Math.Min(policy.DefaultMaxTokens, grantCap)),
@@ -448,5 +498,8 @@ internal sealed partial class InferenceHandler(
 
         [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Upstream failed ({Error}) for request {RequestId}.")]
         public static partial void UpstreamFailed(ILogger logger, ForwarderError error, string requestId);
+
+        [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "The upstream's model {Model} changed digest to {Digest}: refused until re-approved.")]
+        public static partial void ModelDigestChanged(ILogger logger, string model, string digest);
     }
 }

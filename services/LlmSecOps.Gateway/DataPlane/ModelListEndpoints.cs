@@ -44,7 +44,8 @@ public static class ModelListEndpoints
             }
 
             var models = await AllowedAsync(db, caller.Tenant.Tier, ct);
-            var upstream = await UpstreamTagsAsync(http.RequestServices.GetRequiredService<UpstreamClient>(), ct);
+            var upstream = await UpstreamTagsAsync(http.RequestServices.GetRequiredService<UpstreamClient>(),
+                http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<DataPlaneOptions>>().Value.UpstreamApiKey, ct);
             if (upstream is not null)
             {
                 // With an upstream: its entries (size, details) for the models the caller may use, and only where the
@@ -76,7 +77,8 @@ public static class ModelListEndpoints
         return api;
     }
 
-    private static async Task<Dictionary<string, JsonElement>?> UpstreamTagsAsync(UpstreamClient upstream, CancellationToken ct)
+    /// <summary>The upstream's <c>/api/tags</c> by canonical name, or null when it cannot be read.</summary>
+    internal static async Task<Dictionary<string, JsonElement>?> UpstreamTagsAsync(UpstreamClient upstream, string? upstreamApiKey, CancellationToken ct)
     {
         if (upstream.BaseAddress is null)
         {
@@ -88,6 +90,11 @@ public static class ModelListEndpoints
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(5));
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(upstream.BaseAddress, "/api/tags"));
+            if (upstreamApiKey is not null)
+            {
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", upstreamApiKey);
+            }
+
             using var response = await upstream.Invoker.SendAsync(request, timeout.Token);
             if (!response.IsSuccessStatusCode)
             {

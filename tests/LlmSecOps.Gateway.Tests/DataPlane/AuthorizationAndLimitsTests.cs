@@ -29,7 +29,7 @@ public sealed class AuthorizationAndLimitsTests
     {
         await using var f = await DataPlaneFixture.StartAsync(tier: new
         {
-            allowedModels = new[] { DataPlaneFixture.Model, "qwen2.5:0.5b" }, defaultMaxTokens = 16, maxMaxTokens = 32, requestsPerMinute = 1000, tokensPerMinute = 100000, concurrency = 4,
+            allowedModels = new[] { DataPlaneFixture.Model, "phi3:mini" }, defaultMaxTokens = 16, maxMaxTokens = 32, requestsPerMinute = 1000, tokensPerMinute = 100000, concurrency = 4,
         });
         using var client = f.Client();
 
@@ -37,7 +37,7 @@ public sealed class AuthorizationAndLimitsTests
         Assert.Equal((HttpStatusCode.Forbidden, "model_not_allowed"), await OpenAiErrorAsync(await client.PostAsync("/v1/chat/completions", Chat("mistral:7b"))));
 
         // Allowed by the tier, but not approved on this gateway.
-        Assert.Equal((HttpStatusCode.Forbidden, "model_not_approved"), await OpenAiErrorAsync(await client.PostAsync("/v1/chat/completions", Chat("qwen2.5:0.5b"))));
+        Assert.Equal((HttpStatusCode.Forbidden, "model_not_approved"), await OpenAiErrorAsync(await client.PostAsync("/v1/chat/completions", Chat("phi3:mini"))));
 
         // Key scope does not allow the endpoint.
         var (_, embedOnly) = await f.Gateway.IssueKeyAsync(f.TenantId, new { name = "e", scopes = new[] { "embeddings" } });
@@ -178,7 +178,7 @@ public sealed class AuthorizationAndLimitsTests
         var secret = f.Key.Split('_')[3];
         var haystack = new StringBuilder();
         haystack.AppendJoin('\n', events.SelectMany(e => e.Values));
-        foreach (RecordedRequest r in f.UpstreamRequests())
+        foreach (RecordedRequest r in f.AllUpstreamRequests())
         {
             Assert.Equal("Bearer upstream-secret-credential", r.Header("Authorization"));
             Assert.Null(r.Header("x-api-key"));

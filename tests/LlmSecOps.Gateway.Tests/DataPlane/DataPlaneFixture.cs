@@ -72,9 +72,12 @@ internal sealed class DataPlaneFixture : IAsyncDisposable
 
     public HttpClient Client(string? key = null) => Gateway.Data(key ?? Key);
 
-    /// <summary>Requests the simulator received since set-up.</summary>
+    /// <summary>Requests the simulator received since set-up, less the gateway's own digest look-ups (<c>GET /api/tags</c>).</summary>
     public IReadOnlyList<LlmSecOps.Simulator.State.RecordedRequest> UpstreamRequests() =>
-        Simulator.State.Requests.Snapshot();
+        [.. Simulator.State.Requests.Snapshot().Where(r => !(r.Method == "GET" && r.Path == "/api/tags"))];
+
+    /// <summary>Every request the simulator received since set-up.</summary>
+    public IReadOnlyList<LlmSecOps.Simulator.State.RecordedRequest> AllUpstreamRequests() => Simulator.State.Requests.Snapshot();
 
     /// <summary>Every event on this gateway's stream, waiting until at least <paramref name="atLeast"/> are there.</summary>
     public async Task<List<Dictionary<string, string>>> EventsAsync(int atLeast)
