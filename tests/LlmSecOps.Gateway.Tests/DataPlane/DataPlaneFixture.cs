@@ -47,7 +47,10 @@ internal sealed class DataPlaneFixture : IAsyncDisposable
             all[k] = v;
         }
 
-        var gateway = await GatewayHost.StartAsync(settings: all, redis: redis);
+        // A small pool: the harness Postgres is shared by every test running in parallel (the 1,000-request test
+        // would otherwise take 100 connections and starve the others).
+        var database = await TestServers.NewDatabaseAsync() + ";Maximum Pool Size=12";
+        var gateway = await GatewayHost.StartAsync(database: database, settings: all, redis: redis);
         var fixture = new DataPlaneFixture(simulator, gateway, redis);
         using var admin = gateway.Admin();
         using var upstream = new HttpClient { BaseAddress = simulator.BaseAddress };
