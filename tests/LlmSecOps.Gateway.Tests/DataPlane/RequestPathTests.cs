@@ -91,6 +91,31 @@ public sealed class RequestPathTests
     }
 
     [Fact]
+    public async Task AStreamThatStopsAtItsMaxTokensIsNotCutShortByTheBudgetGuard()
+    {
+        // The upstream honours max_tokens; the byte-based token estimate of its words is larger than the token count,
+        // and must not be mistaken for an upstream running past its limit (found by the gateway benchmark).
+        await using var f = await DataPlaneFixture.StartAsync();
+        using var client = f.Client();
+        foreach (var (path, body) in new[]
+        {
+            ("/v1/chat/completions", $$"""{"model":"{{DataPlaneFixture.Model}}","stream":true,"max_tokens":8,"messages":[{"role":"user","content":"tell me a long story"}]}"""),
+            ("/api/chat", $$"""{"model":"{{DataPlaneFixture.Model}}","options":{"num_predict":8},"messages":[{"role":"user","content":"tell me a long story"}]}"""),
+        })
+        {
+            var response = await client.PostAsync(path, JsonBody(body));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.DoesNotContain("\"error\"", text, StringComparison.Ordinal);
+        }
+
+        var events = await f.EventsAsync(2);
+        Assert.All(events, e => Assert.Equal("ok", e["outcome"]));
+        Assert.All(events, e => Assert.Equal("length", e["finish_reason"]));
+        Assert.All(events, e => Assert.InRange(long.Parse(e["completion_tokens"], System.Globalization.CultureInfo.InvariantCulture), 1, 8));
+    }
+
+    [Fact]
     public async Task EveryKindOfUnusableCredentialIs401AndNeverReachesTheUpstream()
     {
         await using var f = await DataPlaneFixture.StartAsync();
