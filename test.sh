@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 configuration="${CONFIGURATION:-Release}"
-results="artifacts/test-results"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -44,19 +43,27 @@ done
 say "Building LlmSecOps.ci.slnf ($configuration)"
 dotnet build LlmSecOps.ci.slnf -c "$configuration" -nologo -clp:ErrorsOnly
 
-rm -rf "$results"
+# Each test project writes its TRX file into its own TestResults/ folder (one shared folder would let two
+# projects finishing in the same second overwrite each other's file, which is named by timestamp).
+rm -rf tests/*/TestResults
 say "Running tests"
 set +e
 dotnet test LlmSecOps.ci.slnf -c "$configuration" --no-build -nologo \
-  --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "$@"
+  --logger "trx" --logger "console;verbosity=normal" "$@"
 status=$?
 set -e
 
 # 4. One summary line over all test projects, from the TRX files.
-read -r passed failed skipped < <(python3 - "$results" <<'PY'
+read -r passed failed skipped < <(python3 - <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 p = f = s = 0
-for path in glob.glob(sys.argv[1] + "/**/*.trx", recursive=True):
+import json
+expected = [proj for proj in json.load(open("LlmSecOps.ci.slnf"))["solution"]["projects"] if proj.endswith(".Tests.csproj")]
+files = glob.glob("tests/*/TestResults/*.trx")
+if len(files) < len(expected):
+    print(f"only {len(files)} of {len(expected)} test projects wrote results", file=sys.stderr)
+    f += len(expected) - len(files)
+for path in files:
     c = ET.parse(path).getroot().find(".//{*}Counters")
     if c is None:
         continue
