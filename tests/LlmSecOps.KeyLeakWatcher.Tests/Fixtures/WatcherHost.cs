@@ -1,5 +1,6 @@
 using LlmSecOps.ServiceDefaults.Listeners;
 using LlmSecOps.Testing;
+using LlmSecOps.Testing.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace LlmSecOps.KeyLeakWatcher.Tests.Fixtures;
+namespace LlmSecOps.Testing.Logging;
 
 /// <summary>Keeps every log line (message, structured values, exception) so tests can search them for secrets.</summary>
-internal sealed class CapturingLoggerProvider : ILoggerProvider
+public sealed class CapturingLoggerProvider : ILoggerProvider
 {
     private readonly ConcurrentQueue<string> _lines = new();
 
