@@ -72,6 +72,19 @@ for path in files:
 print(p, f, s)
 PY
 )
+# Name every failed test with the first lines of its message, so the tail of a CI log says what broke.
+python3 - <<'PY' >&2 || true
+import glob, xml.etree.ElementTree as ET
+for path in sorted(glob.glob("tests/*/TestResults/*.trx")):
+    root = ET.parse(path).getroot()
+    for r in root.iter():
+        if r.tag.endswith("UnitTestResult") and r.get("outcome") not in ("Passed", "NotExecuted"):
+            msg = "".join(e.text or "" for e in r.iter() if e.tag.endswith("Message"))
+            stack = "".join(e.text or "" for e in r.iter() if e.tag.endswith("StackTrace"))
+            print(f"FAILED {r.get('testName')} ({r.get('duration')})")
+            for line in (msg.strip().splitlines()[:12] + stack.strip().splitlines()[:6]):
+                print(f"    {line[:300]}")
+PY
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
   exit 1
