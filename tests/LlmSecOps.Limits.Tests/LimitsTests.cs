@@ -88,14 +88,23 @@ public sealed class LimitsTests : IAsyncLifetime
     {
         var leases = new ConcurrencyLeases(_redis);
         var key = _prefix + "killed";
-        // A "killed" gateway: takes every lease and never releases or renews them.
-        Assert.True((await leases.TryAcquireAsync(key, cap: 2, TimeSpan.FromMilliseconds(300))).Acquired);
-        Assert.True((await leases.TryAcquireAsync(key, cap: 2, TimeSpan.FromMilliseconds(300))).Acquired);
+        // A "killed" gateway: takes every lease and never releases or renews them. The TTL is long enough that the
+        // refusal below cannot race the expiry on a slow machine, short enough for the test to be quick.
+        var ttl = TimeSpan.FromSeconds(3);
+        Assert.True((await leases.TryAcquireAsync(key, cap: 2, ttl)).Acquired);
+        Assert.True((await leases.TryAcquireAsync(key, cap: 2, ttl)).Acquired);
         Assert.False((await leases.TryAcquireAsync(key, cap: 2, TimeSpan.FromSeconds(30))).Acquired);
 
-        await Task.Delay(700);
+        // Capacity comes back once the dead leases expire: poll rather than sleep a guessed time.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var acquired = false;
+        while (!acquired && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            acquired = (await leases.TryAcquireAsync(key, cap: 2, TimeSpan.FromSeconds(30))).Acquired;
+        }
 
-        Assert.True((await leases.TryAcquireAsync(key, cap: 2, TimeSpan.FromSeconds(30))).Acquired);
+        Assert.True(acquired, "the leases of a killed gateway never expired");
     }
 
     [Fact]
@@ -103,10 +112,13 @@ public sealed class LimitsTests : IAsyncLifetime
     {
         var leases = new ConcurrencyLeases(_redis);
         var key = _prefix + "renew";
-        var lease = (await leases.TryAcquireAsync(key, cap: 1, TimeSpan.FromMilliseconds(400))).Lease!;
-        for (var i = 0; i < 4; i++)
+        // Renewed every 0.5 s for 3 s: well past the 2 s TTL, with room for a slow, loaded machine between renewals.
+        var ttl = TimeSpan.FromSeconds(2);
+        var lease = (await leases.TryAcquireAsync(key, cap: 1, ttl)).Lease!;
+        var started = DateTime.UtcNow;
+        while (DateTime.UtcNow - started < ttl + TimeSpan.FromSeconds(1))
         {
-            await Task.Delay(200);
+            await Task.Delay(500);
             Assert.True(await leases.RenewAsync(lease));
         }
 
