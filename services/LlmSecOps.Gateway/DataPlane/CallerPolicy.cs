@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Dapper;
 using LlmSecOps.Gateway.Database;
+using LlmSecOps.Inference.Parameters;
 
 namespace LlmSecOps.Gateway.DataPlane;
 
@@ -20,8 +21,56 @@ internal sealed record CallerPolicy(
     long? KeyDailyBudget,
     long? KeyMonthlyBudget)
 {
+    /// <summary>The tier's parameter bounds (issue 4, points 4 and 5); max_tokens figures are those of this record.</summary>
+    public TierParameterPolicy Parameters { get; init; } = TierParameterPolicy.Default;
+
     /// <summary>True when the tier allows <paramref name="model"/> (canonical name).</summary>
     public bool AllowsModel(string model) => Array.IndexOf(AllowedModels, "*") >= 0 || Array.IndexOf(AllowedModels, model) >= 0;
+
+    /// <summary>
+    /// The tier's parameter policy with max_tokens lowered to <paramref name="grantCap"/> (what the budget granted per
+    /// completion). A request that asked for more than the budget granted is CLAMPED to the grant whatever the tier's
+    /// over-cap mode: the tier's cap was already enforced (or refused) on the first pass, with the tier's own figures.
+    /// Returns the shared instance when nothing is lowered, so the common path allocates nothing.
+    /// </summary>
+    public TierParameterPolicy ParametersFor(int grantCap)
+    {
+        var tier = Parameters;
+        if (grantCap >= tier.MaxMaxTokens)
+        {
+            return tier;
+        }
+
+        var capped = Copy(tier);
+        capped.MaxMaxTokens = Math.Max(1, grantCap);
+        capped.DefaultMaxTokens = Math.Max(1, Math.Min(tier.DefaultMaxTokens, grantCap));
+        capped.MaxTokensExcess = ExcessMode.Clamp;
+        return capped;
+    }
+
+    internal static TierParameterPolicy Copy(TierParameterPolicy p) => new()
+    {
+        DefaultMaxTokens = p.DefaultMaxTokens,
+        MaxMaxTokens = p.MaxMaxTokens,
+        MaxTokensExcess = p.MaxTokensExcess,
+        MaxN = p.MaxN,
+        MaxNumCtx = p.MaxNumCtx,
+        MaxKeepAlive = p.MaxKeepAlive,
+        AllowHardwareOptions = p.AllowHardwareOptions,
+        AllowRaw = p.AllowRaw,
+        AllowTemplateOverride = p.AllowTemplateOverride,
+        AllowSystemOverride = p.AllowSystemOverride,
+        MaxImages = p.MaxImages,
+        MaxImageBytes = p.MaxImageBytes,
+        AllowRemoteImageUrls = p.AllowRemoteImageUrls,
+        AllowLogprobs = p.AllowLogprobs,
+        MaxTopLogprobs = p.MaxTopLogprobs,
+        AllowLogitBias = p.AllowLogitBias,
+        MaxLogitBiasEntries = p.MaxLogitBiasEntries,
+        ForceStreamUsage = p.ForceStreamUsage,
+        TokensPerImage = p.TokensPerImage,
+        TemplateOverheadTokens = p.TemplateOverheadTokens,
+    };
 }
 
 /// <summary>
@@ -46,6 +95,9 @@ internal sealed class CallerPolicyStore(GatewayDatabase database, TimeProvider t
             """
             SELECT t.tier, tr.allowed_models, tr.default_max_tokens, tr.max_max_tokens, tr.requests_per_minute,
                    tr.tokens_per_minute, tr.concurrency, t.guard_policy, t.logging_policy,
+                   tr.max_tokens_over_cap, tr.max_n, tr.max_keep_alive_seconds, tr.max_num_ctx, tr.allow_hardware_options, tr.allow_raw,
+                   tr.allow_template_override, tr.allow_system_override, tr.max_images, tr.max_image_bytes, tr.allow_remote_image_urls,
+                   tr.allow_logprobs, tr.max_top_logprobs, tr.allow_logit_bias, tr.max_logit_bias_entries,
                    t.daily_token_budget AS tenant_daily_budget, t.monthly_token_budget AS tenant_monthly_budget,
                    k.daily_token_budget AS key_daily_budget, k.monthly_token_budget AS key_monthly_budget
             FROM keys k JOIN tenants t ON t.id = k.tenant_id JOIN tiers tr ON tr.name = t.tier
@@ -53,7 +105,10 @@ internal sealed class CallerPolicyStore(GatewayDatabase database, TimeProvider t
             """, new { keyId }, cancellationToken: cancellationToken));
         var policy = row is null ? null : new CallerPolicy(row.Tier, row.AllowedModels, row.DefaultMaxTokens, row.MaxMaxTokens,
             row.RequestsPerMinute, row.TokensPerMinute, row.Concurrency, row.GuardPolicy, row.LoggingPolicy,
-            row.TenantDailyBudget, row.TenantMonthlyBudget, row.KeyDailyBudget, row.KeyMonthlyBudget);
+            row.TenantDailyBudget, row.TenantMonthlyBudget, row.KeyDailyBudget, row.KeyMonthlyBudget)
+        {
+            Parameters = row.ToParameterPolicy(),
+        };
         _policies[keyId] = (policy, now + Ticks(options.Value.PolicyCacheTtl));
         return policy;
     }
@@ -91,5 +146,42 @@ internal sealed class CallerPolicyStore(GatewayDatabase database, TimeProvider t
         public long? TenantMonthlyBudget { get; set; }
         public long? KeyDailyBudget { get; set; }
         public long? KeyMonthlyBudget { get; set; }
+        public string MaxTokensOverCap { get; set; } = "clamp";
+        public int MaxN { get; set; }
+        public int MaxKeepAliveSeconds { get; set; }
+        public int MaxNumCtx { get; set; }
+        public bool AllowHardwareOptions { get; set; }
+        public bool AllowRaw { get; set; }
+        public bool AllowTemplateOverride { get; set; }
+        public bool AllowSystemOverride { get; set; }
+        public int MaxImages { get; set; }
+        public long MaxImageBytes { get; set; }
+        public bool AllowRemoteImageUrls { get; set; }
+        public bool AllowLogprobs { get; set; }
+        public int MaxTopLogprobs { get; set; }
+        public bool AllowLogitBias { get; set; }
+        public int MaxLogitBiasEntries { get; set; }
+
+        public TierParameterPolicy ToParameterPolicy() => new()
+        {
+            DefaultMaxTokens = Math.Max(1, DefaultMaxTokens),
+            MaxMaxTokens = Math.Max(1, MaxMaxTokens),
+            // Anything but an explicit 'reject' clamps: the table's CHECK allows only the two values.
+            MaxTokensExcess = MaxTokensOverCap == "reject" ? ExcessMode.Reject : ExcessMode.Clamp,
+            MaxN = MaxN,
+            MaxKeepAlive = TimeSpan.FromSeconds(MaxKeepAliveSeconds),
+            MaxNumCtx = MaxNumCtx,
+            AllowHardwareOptions = AllowHardwareOptions,
+            AllowRaw = AllowRaw,
+            AllowTemplateOverride = AllowTemplateOverride,
+            AllowSystemOverride = AllowSystemOverride,
+            MaxImages = MaxImages,
+            MaxImageBytes = MaxImageBytes,
+            AllowRemoteImageUrls = AllowRemoteImageUrls,
+            AllowLogprobs = AllowLogprobs,
+            MaxTopLogprobs = MaxTopLogprobs,
+            AllowLogitBias = AllowLogitBias,
+            MaxLogitBiasEntries = MaxLogitBiasEntries,
+        };
     }
 }

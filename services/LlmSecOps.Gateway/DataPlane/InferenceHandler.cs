@@ -433,12 +433,7 @@ internal sealed partial class InferenceHandler(
             cancellationToken);
     }
 
-    private static TierParameterPolicy TierPolicy(CallerPolicy policy, int grantCap) => new()
-    {
-        DefaultMaxTokens = Math.Max(1, Math.Min(policy.DefaultMaxTokens, grantCap)),
-        MaxMaxTokens = Math.Max(1, Math.Min(policy.MaxMaxTokens, grantCap)),
-        MaxTokensExcess = ExcessMode.Clamp,
-    };
+    private static TierParameterPolicy TierPolicy(CallerPolicy policy, int grantCap) => policy.ParametersFor(grantCap);
 
     private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext http, int max)
     {

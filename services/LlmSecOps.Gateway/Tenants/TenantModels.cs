@@ -38,20 +38,81 @@ public sealed class BudgetRequest
     public long? MonthlyTokens { get; set; }
 }
 
-/// <summary><c>PUT /admin/tiers/{name}</c>: a whole tier (created or replaced).</summary>
+/// <summary>
+/// <c>PUT /admin/tiers/{name}</c>: a whole tier (created or replaced). <c>maxTokensOverCap</c> and every field of
+/// <c>parameters</c> are optional: what is left out takes its default (a PUT replaces the whole tier, so leaving a
+/// field out of an update resets it to the default, never to the previous value).
+/// </summary>
 public sealed class TierRequest
 {
     public List<string>? AllowedModels { get; set; }
     public int? DefaultMaxTokens { get; set; }
     public int? MaxMaxTokens { get; set; }
+    public string? MaxTokensOverCap { get; set; }
     public int? RequestsPerMinute { get; set; }
     public int? TokensPerMinute { get; set; }
     public int? Concurrency { get; set; }
+    public TierParametersRequest? Parameters { get; set; }
+}
+
+/// <summary>
+/// Per-tier bounds on request parameters (issue 4, point 5). Null = the default given in each property's docs; the
+/// defaults fail closed (hardware options, <c>raw</c>, <c>template</c>, remote image URLs and <c>logit_bias</c> are
+/// refused unless switched on).
+/// </summary>
+public sealed class TierParametersRequest
+{
+    /// <summary>Largest OpenAI <c>n</c> / <c>best_of</c>, 1-128. Default 4.</summary>
+    public int? MaxN { get; set; }
+
+    /// <summary>Longest Ollama <c>keep_alive</c> in seconds, 0-604,800; longer (or negative = forever) is clamped to it. Default 1,800.</summary>
+    public int? MaxKeepAliveSeconds { get; set; }
+
+    /// <summary>Largest Ollama <c>options.num_ctx</c>, 1-2,097,152. Default 8,192.</summary>
+    public int? MaxNumCtx { get; set; }
+
+    /// <summary>Allow Ollama load-time hardware options (<c>num_gpu</c>, <c>main_gpu</c>, <c>num_thread</c>...). Default false.</summary>
+    public bool? AllowHardwareOptions { get; set; }
+
+    /// <summary>Allow Ollama <c>raw: true</c>. Default false.</summary>
+    public bool? AllowRaw { get; set; }
+
+    /// <summary>Allow an Ollama <c>template</c> override. Default false.</summary>
+    public bool? AllowTemplateOverride { get; set; }
+
+    /// <summary>Allow an Ollama <c>/api/generate</c> <c>system</c> override. Default true.</summary>
+    public bool? AllowSystemOverride { get; set; }
+
+    /// <summary>Most images per request, 0-100. Default 4.</summary>
+    public int? MaxImages { get; set; }
+
+    /// <summary>Largest decoded inline image in bytes, 0-104,857,600. Default 5,242,880 (5 MiB).</summary>
+    public long? MaxImageBytes { get; set; }
+
+    /// <summary>Allow images by remote URL (the upstream would fetch them). Default false.</summary>
+    public bool? AllowRemoteImageUrls { get; set; }
+
+    /// <summary>Allow log probabilities. Default true.</summary>
+    public bool? AllowLogprobs { get; set; }
+
+    /// <summary>Largest <c>top_logprobs</c> (or completions <c>logprobs</c> integer), 0-20. Default 5.</summary>
+    public int? MaxTopLogprobs { get; set; }
+
+    /// <summary>Allow <c>logit_bias</c>. Default false.</summary>
+    public bool? AllowLogitBias { get; set; }
+
+    /// <summary>Most <c>logit_bias</c> entries when allowed, 0-1,000. Default 300.</summary>
+    public int? MaxLogitBiasEntries { get; set; }
 }
 
 /// <summary>A tier.</summary>
-public sealed record TierResponse(string Name, string[] AllowedModels, int DefaultMaxTokens, int MaxMaxTokens,
-    int RequestsPerMinute, int TokensPerMinute, int Concurrency, DateTime UpdatedAt);
+public sealed record TierResponse(string Name, string[] AllowedModels, int DefaultMaxTokens, int MaxMaxTokens, string MaxTokensOverCap,
+    int RequestsPerMinute, int TokensPerMinute, int Concurrency, TierParametersResponse Parameters, DateTime UpdatedAt);
+
+/// <summary>A tier's parameter bounds (see <see cref="TierParametersRequest"/> for their meaning).</summary>
+public sealed record TierParametersResponse(int MaxN, int MaxKeepAliveSeconds, int MaxNumCtx, bool AllowHardwareOptions, bool AllowRaw,
+    bool AllowTemplateOverride, bool AllowSystemOverride, int MaxImages, long MaxImageBytes, bool AllowRemoteImageUrls, bool AllowLogprobs,
+    int MaxTopLogprobs, bool AllowLogitBias, int MaxLogitBiasEntries);
 
 /// <summary><c>PUT /admin/models/{name}</c>.</summary>
 public sealed class ApproveModelRequest

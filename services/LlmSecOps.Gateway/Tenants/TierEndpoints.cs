@@ -25,8 +25,14 @@ public static class TierEndpoints
         return admin;
     }
 
-    private const string SelectTier =
-        "SELECT name, allowed_models, default_max_tokens, max_max_tokens, requests_per_minute, tokens_per_minute, concurrency, updated_at FROM tiers";
+    private const string TierColumns =
+        """
+        name, allowed_models, default_max_tokens, max_max_tokens, max_tokens_over_cap, requests_per_minute, tokens_per_minute, concurrency,
+        max_n, max_keep_alive_seconds, max_num_ctx, allow_hardware_options, allow_raw, allow_template_override, allow_system_override,
+        max_images, max_image_bytes, allow_remote_image_urls, allow_logprobs, max_top_logprobs, allow_logit_bias, max_logit_bias_entries, updated_at
+        """;
+
+    private const string SelectTier = "SELECT " + TierColumns + " FROM tiers";
 
     private static async Task<IResult> PutTierAsync(string name, HttpContext http, GatewayDatabase db, IOptions<ControlPlaneOptions> options, CancellationToken ct)
     {
@@ -71,6 +77,9 @@ public static class TierEndpoints
         CheckLimit(problems, request.Concurrency, "concurrency");
         problems.Check(request.DefaultMaxTokens is null || request.MaxMaxTokens is null || request.DefaultMaxTokens <= request.MaxMaxTokens,
             "defaultMaxTokens", "The default max_tokens cannot exceed the maximum.");
+        problems.Check(request.MaxTokensOverCap is null or "clamp" or "reject", "maxTokensOverCap",
+            "Must be 'clamp' (lower max_tokens to the cap and forward) or 'reject' (answer 400); default 'clamp'.");
+        var parameters = TierParameterRules.Resolve(request.Parameters, problems);
         if (!problems.IsEmpty)
         {
             return problems.ToResult();
@@ -81,17 +90,32 @@ public static class TierEndpoints
         {
             var tier = await connection.QuerySingleAsync<TierRow>(
                 $"""
-                INSERT INTO tiers (name, allowed_models, default_max_tokens, max_max_tokens, requests_per_minute, tokens_per_minute, concurrency)
-                VALUES (@name, @models, @defaultMaxTokens, @maxMaxTokens, @requestsPerMinute, @tokensPerMinute, @concurrency)
+                INSERT INTO tiers (name, allowed_models, default_max_tokens, max_max_tokens, max_tokens_over_cap, requests_per_minute, tokens_per_minute,
+                    concurrency, max_n, max_keep_alive_seconds, max_num_ctx, allow_hardware_options, allow_raw, allow_template_override,
+                    allow_system_override, max_images, max_image_bytes, allow_remote_image_urls, allow_logprobs, max_top_logprobs, allow_logit_bias,
+                    max_logit_bias_entries)
+                VALUES (@name, @models, @defaultMaxTokens, @maxMaxTokens, @overCap, @requestsPerMinute, @tokensPerMinute, @concurrency, @MaxN,
+                    @MaxKeepAliveSeconds, @MaxNumCtx, @AllowHardwareOptions, @AllowRaw, @AllowTemplateOverride, @AllowSystemOverride, @MaxImages,
+                    @MaxImageBytes, @AllowRemoteImageUrls, @AllowLogprobs, @MaxTopLogprobs, @AllowLogitBias, @MaxLogitBiasEntries)
                 ON CONFLICT (name) DO UPDATE SET allowed_models = excluded.allowed_models, default_max_tokens = excluded.default_max_tokens,
-                    max_max_tokens = excluded.max_max_tokens, requests_per_minute = excluded.requests_per_minute,
-                    tokens_per_minute = excluded.tokens_per_minute, concurrency = excluded.concurrency, updated_at = now()
-                RETURNING name, allowed_models, default_max_tokens, max_max_tokens, requests_per_minute, tokens_per_minute, concurrency, updated_at
+                    max_max_tokens = excluded.max_max_tokens, max_tokens_over_cap = excluded.max_tokens_over_cap,
+                    requests_per_minute = excluded.requests_per_minute, tokens_per_minute = excluded.tokens_per_minute,
+                    concurrency = excluded.concurrency, max_n = excluded.max_n, max_keep_alive_seconds = excluded.max_keep_alive_seconds,
+                    max_num_ctx = excluded.max_num_ctx, allow_hardware_options = excluded.allow_hardware_options, allow_raw = excluded.allow_raw,
+                    allow_template_override = excluded.allow_template_override, allow_system_override = excluded.allow_system_override,
+                    max_images = excluded.max_images, max_image_bytes = excluded.max_image_bytes,
+                    allow_remote_image_urls = excluded.allow_remote_image_urls, allow_logprobs = excluded.allow_logprobs,
+                    max_top_logprobs = excluded.max_top_logprobs, allow_logit_bias = excluded.allow_logit_bias,
+                    max_logit_bias_entries = excluded.max_logit_bias_entries, updated_at = now()
+                RETURNING {TierColumns}
                 """,
                 new
                 {
-                    name, models = models.ToArray(), request.DefaultMaxTokens, request.MaxMaxTokens, request.RequestsPerMinute,
-                    request.TokensPerMinute, request.Concurrency,
+                    name, models = models.ToArray(), request.DefaultMaxTokens, request.MaxMaxTokens, overCap = request.MaxTokensOverCap ?? "clamp",
+                    request.RequestsPerMinute, request.TokensPerMinute, request.Concurrency, parameters.MaxN, parameters.MaxKeepAliveSeconds,
+                    parameters.MaxNumCtx, parameters.AllowHardwareOptions, parameters.AllowRaw, parameters.AllowTemplateOverride,
+                    parameters.AllowSystemOverride, parameters.MaxImages, parameters.MaxImageBytes, parameters.AllowRemoteImageUrls,
+                    parameters.AllowLogprobs, parameters.MaxTopLogprobs, parameters.AllowLogitBias, parameters.MaxLogitBiasEntries,
                 }, transaction);
             await AuditChain.AppendAsync(connection, transaction, principal.Actor, "tier.put", name, tier.ToResponse());
             return Results.Ok(tier.ToResponse());
@@ -184,13 +208,30 @@ public static class TierEndpoints
         public string[] AllowedModels { get; set; } = [];
         public int DefaultMaxTokens { get; set; }
         public int MaxMaxTokens { get; set; }
+        public string MaxTokensOverCap { get; set; } = "clamp";
         public int RequestsPerMinute { get; set; }
         public int TokensPerMinute { get; set; }
         public int Concurrency { get; set; }
+        public int MaxN { get; set; }
+        public int MaxKeepAliveSeconds { get; set; }
+        public int MaxNumCtx { get; set; }
+        public bool AllowHardwareOptions { get; set; }
+        public bool AllowRaw { get; set; }
+        public bool AllowTemplateOverride { get; set; }
+        public bool AllowSystemOverride { get; set; }
+        public int MaxImages { get; set; }
+        public long MaxImageBytes { get; set; }
+        public bool AllowRemoteImageUrls { get; set; }
+        public bool AllowLogprobs { get; set; }
+        public int MaxTopLogprobs { get; set; }
+        public bool AllowLogitBias { get; set; }
+        public int MaxLogitBiasEntries { get; set; }
         public DateTime UpdatedAt { get; set; }
 
-        public TierResponse ToResponse() => new(Name, AllowedModels, DefaultMaxTokens, MaxMaxTokens, RequestsPerMinute, TokensPerMinute,
-            Concurrency, DateTime.SpecifyKind(UpdatedAt, DateTimeKind.Utc));
+        public TierResponse ToResponse() => new(Name, AllowedModels, DefaultMaxTokens, MaxMaxTokens, MaxTokensOverCap, RequestsPerMinute, TokensPerMinute,
+            Concurrency, new TierParametersResponse(MaxN, MaxKeepAliveSeconds, MaxNumCtx, AllowHardwareOptions, AllowRaw, AllowTemplateOverride,
+                AllowSystemOverride, MaxImages, MaxImageBytes, AllowRemoteImageUrls, AllowLogprobs, MaxTopLogprobs, AllowLogitBias, MaxLogitBiasEntries),
+            DateTime.SpecifyKind(UpdatedAt, DateTimeKind.Utc));
     }
 
     internal sealed class ModelRow

@@ -92,6 +92,21 @@ internal static class ControlEndpoints
             w.WriteStartObject();
             w.WriteBoolean("ignoreMaxTokens"u8, s.IgnoreMaxTokens);
             w.WriteNumber("completionTokens"u8, s.CompletionTokens);
+            if (s.ScriptedTokens is { } scripted)
+            {
+                w.WriteStartArray("scriptedTokens"u8);
+                foreach (var token in scripted)
+                {
+                    w.WriteStringValue(token);
+                }
+
+                w.WriteEndArray();
+            }
+            else
+            {
+                w.WriteNull("scriptedTokens"u8);
+            }
+
             w.WriteNumber("tokensPerSecond"u8, s.TokensPerSecond);
             w.WriteNumber("firstTokenDelayMs"u8, s.FirstTokenDelayMs);
             WriteNullable(w, "failMidStreamAfterTokens"u8, s.FailMidStreamAfterTokens);
@@ -136,6 +151,12 @@ internal static class ControlEndpoints
                         break;
                     case "completionTokens" when TryInt(v, out var n):
                         s = s with { CompletionTokens = n };
+                        break;
+                    case "scriptedTokens" when v.ValueKind == JsonValueKind.Null:
+                        s = s with { ScriptedTokens = null };
+                        break;
+                    case "scriptedTokens" when v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(t => t.ValueKind == JsonValueKind.String):
+                        s = s with { ScriptedTokens = [.. v.EnumerateArray().Select(t => t.GetString()!)] };
                         break;
                     case "tokensPerSecond" when v.ValueKind == JsonValueKind.Number:
                         s = s with { TokensPerSecond = v.GetDouble() };

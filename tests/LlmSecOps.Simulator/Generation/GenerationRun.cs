@@ -32,7 +32,7 @@ internal sealed class GenerationRun
         _logger = state.Logger;
         _start = start;
         _pacer = new Pacer(start, _switches.FirstTokenDelayMs, _switches.TokensPerSecond);
-        NaturalLength = _switches.CompletionTokens;
+        NaturalLength = _switches.ScriptedTokens?.Count ?? _switches.CompletionTokens;
         if (limit is { } max && !_switches.IgnoreMaxTokens && max < NaturalLength)
         {
             Count = (int)Math.Max(max, 0);
@@ -50,6 +50,14 @@ internal sealed class GenerationRun
 
     /// <summary>Tokens the text would have without a limit (decides where the final full stop goes).</summary>
     public int NaturalLength { get; }
+
+    /// <summary>Token <paramref name="index"/> of the choice seeded <paramref name="seed"/>: scripted when <see cref="SimulatorSwitches.ScriptedTokens"/> is set, else generated.</summary>
+    public string Token(ulong seed, int index) =>
+        _switches.ScriptedTokens is { } scripted ? scripted[index] : TextGenerator.Token(seed, index, NaturalLength);
+
+    /// <summary>The whole completion (<see cref="Count"/> tokens) of the choice seeded <paramref name="seed"/>.</summary>
+    public string Text(ulong seed) =>
+        _switches.ScriptedTokens is { } scripted ? string.Concat(scripted.Take(Count)) : TextGenerator.Text(seed, Count, NaturalLength);
 
     /// <summary><c>stop</c>, or <c>length</c> when the request's limit cut the text (and IgnoreMaxTokens is off).</summary>
     public string FinishReason { get; }

@@ -99,7 +99,7 @@ internal static class OllamaInferenceEndpoints
                 return;
             }
 
-            var text = TextGenerator.Text(textSeed, run.Count, run.NaturalLength);
+            var text = run.Text(textSeed);
             await JsonOutput.WriteAsync(context, 200, (reply, text, done), static (w, s) =>
             {
                 s.reply.WriteHead(w);
@@ -122,7 +122,7 @@ internal static class OllamaInferenceEndpoints
 
             writer.Reset();
             reply.WriteHead(writer);
-            reply.WriteContent(writer, TextGenerator.Token(textSeed, i, run.NaturalLength));
+            reply.WriteContent(writer, run.Token(textSeed, i));
             writer.WriteBoolean("done"u8, false);
             writer.WriteEndObject();
             writer.Flush();

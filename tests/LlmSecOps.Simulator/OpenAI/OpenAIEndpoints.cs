@@ -97,7 +97,7 @@ internal static class OpenAIEndpoints
                 w.WriteStartArray("choices"u8);
                 for (var i = 0; i < s.choices.Length; i++)
                 {
-                    var text = TextGenerator.Text(s.choices[i], s.run.Count, s.run.NaturalLength);
+                    var text = s.run.Text(s.choices[i]);
                     s.response.WriteChoice(w, i, text, s.run.FinishReason, role: true, streaming: false);
                 }
 
@@ -128,7 +128,7 @@ internal static class OpenAIEndpoints
                     WriteEvent(writer, output, response, p.IncludeUsage, i, "", null, role: true);
                 }
 
-                WriteEvent(writer, output, response, p.IncludeUsage, i, TextGenerator.Token(choices[i], t, run.NaturalLength), null, role: false);
+                WriteEvent(writer, output, response, p.IncludeUsage, i, run.Token(choices[i], t), null, role: false);
             }
 
             await output.FlushAsync(context.RequestAborted);

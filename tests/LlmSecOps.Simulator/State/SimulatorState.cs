@@ -116,6 +116,11 @@ public sealed class SimulatorState
             errors.Add("completionTokens must be 1..1000000");
         }
 
+        if (switches.ScriptedTokens is { } scripted && (scripted.Count is < 1 or > 100_000 || scripted.Any(t => t is null)))
+        {
+            errors.Add("scriptedTokens must be null or 1..100000 strings");
+        }
+
         if (switches.TokensPerSecond < 0 || double.IsNaN(switches.TokensPerSecond) || double.IsInfinity(switches.TokensPerSecond))
         {
             errors.Add("tokensPerSecond must be a finite number >= 0");

@@ -25,6 +25,13 @@ public sealed record SimulatorSwitches
     /// <summary>Natural completion length in tokens when nothing limits it.</summary>
     public int CompletionTokens { get; init; } = 24;
 
+    /// <summary>
+    /// When set, every completion (each choice) is exactly these tokens, one streamed chunk per entry, instead of the
+    /// generated words; the natural length is then their count (limits still cut it). Lets tests script what the
+    /// "model" answers, e.g. a secret split across chunks to test output redaction. Null = generated text.
+    /// </summary>
+    public IReadOnlyList<string>? ScriptedTokens { get; init; }
+
     /// <summary>Tokens per second; 0 = as fast as possible.</summary>
     public double TokensPerSecond { get; init; }
 
