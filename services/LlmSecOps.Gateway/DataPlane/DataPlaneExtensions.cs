@@ -27,6 +27,7 @@ public static class DataPlaneExtensions
         services.AddSingleton<CallerPolicyStore>();
         services.AddSingleton<DataPlaneLimits>();
         services.AddSingleton<InferenceHandler>();
+        services.AddClientIdentity();
         services.AddSingleton<ITenantRecordEraser, RequestRecordEraser>();
 
         var journalRoot = builder.Configuration["DataPlane:JournalDirectory"] is { Length: > 0 } dir

@@ -17,12 +17,12 @@ public enum CountrySource
     Database,
 }
 
-/// <summary>Who the client is, as far as the gateway can tell.</summary>
+/// <summary>Who the client is, as far as the gateway can tell (a struct: resolved on every request, never allocated).</summary>
 /// <param name="ClientIp">The client address (IPv4-mapped IPv6 unmapped to IPv4).</param>
 /// <param name="Country">ISO 3166-1 alpha-2, "" when unknown.</param>
 /// <param name="CountrySource">Where <paramref name="Country"/> came from.</param>
 /// <param name="ViaTrustedProxy">True when the TCP peer was a trusted proxy.</param>
-public sealed record ClientIdentity(IPAddress ClientIp, string Country, CountrySource CountrySource, bool ViaTrustedProxy);
+public readonly record struct ClientIdentity(IPAddress ClientIp, string Country, CountrySource CountrySource, bool ViaTrustedProxy);
 
 /// <summary>
 /// Resolves the client address and country. X-Forwarded-For is a list anyone can write into: a client sends
@@ -59,7 +59,7 @@ public sealed class ClientIdentityResolver
     /// Resolves the client. <paramref name="forwardedFor"/> holds every X-Forwarded-For header value in arrival
     /// order (several headers are one list, RFC 9110 §5.3); <paramref name="edgeCountry"/> the edge header's value.
     /// </summary>
-    public ClientIdentity Resolve(IPAddress peer, IReadOnlyList<string>? forwardedFor, string? edgeCountry)
+    public ClientIdentity Resolve(IPAddress peer, IReadOnlyList<string?>? forwardedFor, string? edgeCountry)
     {
         var current = Unmap(peer);
         var viaTrusted = IsTrusted(current);
@@ -96,12 +96,12 @@ public sealed class ClientIdentityResolver
         return false;
     }
 
-    private IPAddress Walk(IPAddress current, IReadOnlyList<string> headers)
+    private IPAddress Walk(IPAddress current, IReadOnlyList<string?> headers)
     {
         var walked = 0;
         for (var h = headers.Count - 1; h >= 0; h--)
         {
-            var rest = headers[h].AsSpan();
+            var rest = (headers[h] ?? string.Empty).AsSpan();
             while (true)
             {
                 var comma = rest.LastIndexOf(',');
