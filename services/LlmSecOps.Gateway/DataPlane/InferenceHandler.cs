@@ -35,8 +35,7 @@ internal sealed partial class InferenceHandler(
     Database.GatewayDatabase database,
     IOptions<DataPlaneOptions> options,
     TimeProvider time,
-    ILogger<InferenceHandler> logger,
-    ClientIdentityService clientIdentity)
+    ILogger<InferenceHandler> logger)
 {
     public async Task HandleAsync(HttpContext http)
     {
@@ -45,9 +44,9 @@ internal sealed partial class InferenceHandler(
         {
             Ts = time.GetUtcNow(),
             RequestId = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+            ClientIp = http.Connection.RemoteIpAddress?.ToString() ?? "",
             UserAgent = http.Request.Headers.UserAgent.ToString(),
         };
-        clientIdentity.Apply(http, record);
         http.Response.Headers["x-request-id"] = record.RequestId;
         if (!events.CanAccept)
         {
@@ -263,6 +262,7 @@ internal sealed partial class InferenceHandler(
             {
                 var guardAction = policy.GuardPolicy == "block" ? GuardAction.Block : GuardAction.Flag;
                 var guard = InputGuard.Evaluate(prepared.Parameters, body.Span, new InputGuardPolicy { PromptInjection = guardAction, Pii = guardAction, Secrets = guardAction });
+                record.GuardFlags = guard.Flagged ? string.Join(',', guard.Reasons) : null;
                 if (guard.Blocked)
                 {
                     await RefuseAsync(http, record, family, 400, "The request was blocked by the input guard (" + string.Join(", ", guard.Reasons) + ").", "invalid_request_error", "guard_blocked", RequestEvent.Outcomes.GuardBlocked);

@@ -53,4 +53,7 @@ internal sealed class RequestOutcome
 
     /// <summary>The prompt after redaction; kept only under the tenant policy <c>redacted</c>.</summary>
     public string? RedactedPrompt { get; set; }
+
+    /// <summary>Input-guard reasons, comma-separated (e.g. <c>prompt_injection:override_instructions,pii:email</c>); null when nothing fired. Never text.</summary>
+    public string? GuardFlags { get; set; }
 }

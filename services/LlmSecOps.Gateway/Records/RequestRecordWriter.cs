@@ -12,7 +12,7 @@ namespace LlmSecOps.Gateway.Records;
 /// <summary>One row of <c>request_records</c>.</summary>
 public sealed record RequestRecord(string RequestId, DateTime Ts, string? TenantId, string? KeyId, string? ClaimedKeyId, string Endpoint, string? Model,
     int Status, string Outcome, long PromptTokens, long CompletionTokens, long? MaxTokensEffective, string? FinishReason, bool Stream, long LatencyMs,
-    string? ClientIp, string? Country, string? RedactedPrompt);
+    string? ClientIp, string? Country, string? RedactedPrompt, string? GuardFlags = null);
 
 /// <summary>Source-generated JSON for the journal.</summary>
 [JsonSerializable(typeof(RequestRecord))]
@@ -27,9 +27,9 @@ internal sealed class PostgresRecordSink(GatewayDatabase database) : IBatchSink<
         await connection.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO request_records (request_id, ts, tenant_id, key_id, claimed_key_id, endpoint, model, status, outcome, prompt_tokens,
-                completion_tokens, max_tokens_effective, finish_reason, stream, latency_ms, client_ip, country, redacted_prompt)
+                completion_tokens, max_tokens_effective, finish_reason, stream, latency_ms, client_ip, country, redacted_prompt, guard_flags)
             SELECT * FROM unnest(@ids, @ts, @tenants, @keys, @claimed, @endpoints, @models, @statuses, @outcomes, @prompt, @completion,
-                @maxTokens::bigint[], @finish, @stream, @latency, @ips, @countries, @prompts)
+                @maxTokens::bigint[], @finish, @stream, @latency, @ips, @countries, @prompts, @guardFlags)
             ON CONFLICT (request_id) DO NOTHING
             """,
             new
@@ -52,6 +52,7 @@ internal sealed class PostgresRecordSink(GatewayDatabase database) : IBatchSink<
                 ips = batch.Select(r => r.ClientIp).ToArray(),
                 countries = batch.Select(r => r.Country).ToArray(),
                 prompts = batch.Select(r => r.RedactedPrompt).ToArray(),
+                guardFlags = batch.Select(r => r.GuardFlags).ToArray(),
             }, cancellationToken: cancellationToken));
     }
 }
@@ -79,7 +80,7 @@ internal sealed class RequestRecordWriter(DurableBatchWriter<RequestRecord> writ
 
         writer.TryEnqueue(new RequestRecord(o.RequestId, o.Ts.UtcDateTime, o.TenantId, o.KeyId, o.KeyId is null && o.ClaimedKeyId.Length > 0 ? o.ClaimedKeyId : null,
             o.Endpoint, o.Model, o.Status, o.Outcome ?? "", o.PromptTokens, o.CompletionTokens, o.MaxTokensEffective, o.FinishReason, o.Stream, o.LatencyMs,
-            o.ClientIp, o.Country, o.LoggingPolicy == "redacted" ? o.RedactedPrompt : null));
+            o.ClientIp, o.Country, o.LoggingPolicy == "redacted" ? o.RedactedPrompt : null, o.GuardFlags));
     }
 
     public ValueTask DisposeAsync() => writer.DisposeAsync();
