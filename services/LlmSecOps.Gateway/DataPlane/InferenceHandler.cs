@@ -35,7 +35,8 @@ internal sealed partial class InferenceHandler(
     Database.GatewayDatabase database,
     IOptions<DataPlaneOptions> options,
     TimeProvider time,
-    ILogger<InferenceHandler> logger)
+    ILogger<InferenceHandler> logger,
+    ClientIdentityService clientIdentity)
 {
     public async Task HandleAsync(HttpContext http)
     {
@@ -44,9 +45,9 @@ internal sealed partial class InferenceHandler(
         {
             Ts = time.GetUtcNow(),
             RequestId = "req_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
-            ClientIp = http.Connection.RemoteIpAddress?.ToString() ?? "",
             UserAgent = http.Request.Headers.UserAgent.ToString(),
         };
+        clientIdentity.Apply(http, record);
         http.Response.Headers["x-request-id"] = record.RequestId;
         if (!events.CanAccept)
         {
