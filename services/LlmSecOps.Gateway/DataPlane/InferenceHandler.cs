@@ -62,9 +62,8 @@ internal sealed partial class InferenceHandler(
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            record.Outcome ??= RequestEvent.Outcomes.UpstreamError;
-            record.Status = 499;
-            record.FinishReason ??= "error";
+            // The client went away (wrk closes its connections mid-response when its run ends): not an upstream failure.
+            MarkClientClosed(record);
         }
         finally
         {
@@ -320,11 +319,16 @@ internal sealed partial class InferenceHandler(
         }
 
         ForwarderError error;
+        bool clientClosed;
         try
         {
             error = await forwarder.SendAsync(http, upstream.BaseAddress.ToString(), upstream.Invoker,
                 new ForwarderRequestConfig { ActivityTimeout = options.Value.UpstreamTimeout }, transformer);
-            await stream.CompleteAsync(error == ForwarderError.None ? null : "The upstream failed while answering.", http.RequestAborted);
+            clientClosed = IsClientDisconnect(error) || http.RequestAborted.IsCancellationRequested;
+            if (!clientClosed)
+            {
+                await stream.CompleteAsync(error == ForwarderError.None ? null : "The upstream failed while answering.", http.RequestAborted);
+            }
         }
         finally
         {
@@ -333,7 +337,12 @@ internal sealed partial class InferenceHandler(
 
         record.FirstByteTicks = stream.FirstByteTicks;
         record.Status = http.Response.StatusCode;
-        if (error != ForwarderError.None)
+        if (clientClosed)
+        {
+            // Nothing to tell a client that is gone; what the upstream produced until then is still settled below.
+            MarkClientClosed(record);
+        }
+        else if (error != ForwarderError.None)
         {
             Log.UpstreamFailed(logger, error, record.RequestId);
             record.Outcome = RequestEvent.Outcomes.UpstreamError;
@@ -351,6 +360,13 @@ internal sealed partial class InferenceHandler(
         {
             prompt = t.Accounting.ReportedPromptTokens ?? prepared?.InputTokenEstimate ?? 0;
             completion = t.Accounting.CompletionTokens;
+            if (t.Accounting.ReportedCompletionTokens is null && completionLimit is { } cap)
+            {
+                // No usage reported: the byte-based estimate can exceed the real count; the upstream was asked for at most
+                // the reserved completion tokens and the guard cuts it once it has certainly produced more.
+                completion = Math.Min(completion, cap);
+            }
+
             record.FinishReason ??= t.Accounting.FinishReason;
             switch (t.EndedBy)
             {
@@ -361,6 +377,8 @@ internal sealed partial class InferenceHandler(
                     record.FinishReason = "length";
                     break;
                 case Inference.Streaming.StreamEnd.None:
+                    break;
+                case Inference.Streaming.StreamEnd.Truncated when clientClosed:
                     break;
                 default:
                     record.Outcome = RequestEvent.Outcomes.UpstreamError;
@@ -373,6 +391,13 @@ internal sealed partial class InferenceHandler(
             prompt = d.PromptTokens ?? prepared?.InputTokenEstimate ?? 0;
             completion = d.CompletionTokens;
             record.FinishReason ??= d.FinishReason;
+        }
+        else if (clientClosed && route.Generates && prepared is not null)
+        {
+            // Closed before a streamed response began, or while a single document was still being collected: what the
+            // upstream generated until it saw the disconnect is unknown, so the safe upper bound (what was reserved) is settled.
+            prompt = prepared.InputTokenEstimate;
+            completion = completionLimit ?? ((prepared.EffectiveMaxTokens ?? 0) * prepared.Parameters.CompletionsPerRequest);
         }
         else if (stream.Oversized)
         {
@@ -434,6 +459,21 @@ internal sealed partial class InferenceHandler(
                 System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["model"] = model, ["upstreamDigest"] = live }), "gateway-data-plane"),
             cancellationToken);
     }
+
+    /// <summary>
+    /// The client closed the connection before its response was complete. ARCHITECTURE.md has no outcome for it: the
+    /// request was admitted and served as far as the client let it, so the outcome is <c>ok</c>; the status is 499
+    /// (nginx's "client closed request") and the finish reason <c>client_closed</c>, so it is never taken for an upstream failure.
+    /// </summary>
+    private static void MarkClientClosed(RequestOutcome record)
+    {
+        record.Status = 499;
+        record.Outcome = record.Outcome is null or RequestEvent.Outcomes.UpstreamError ? RequestEvent.Outcomes.Ok : record.Outcome;
+        record.FinishReason = "client_closed";
+    }
+
+    private static bool IsClientDisconnect(ForwarderError error) => error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled
+        or ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient;
 
     private static TierParameterPolicy TierPolicy(CallerPolicy policy, int grantCap) => policy.ParametersFor(grantCap);
 

@@ -195,7 +195,10 @@ public sealed class ResponseStreamTransformer : IDisposable
             return false;
         }
 
-        if (_completionTokenLimit is { } limit && Accounting.ReportedCompletionTokens is null && Accounting.EstimatedCompletionTokens > limit)
+        // Cut only when the upstream has certainly run past the limit: the lower bound of tokens seen (one per chunk)
+        // exceeds it. The byte-based estimate is larger than the real count for ordinary words (" small" is 6 bytes,
+        // one token), so checking it cut every stream that stopped at its own max_tokens (found by the benchmark).
+        if (_completionTokenLimit is { } limit && Accounting.ReportedCompletionTokens is null && Accounting.MinimumCompletionTokens > limit)
         {
             End(StreamEnd.BudgetExhausted, "Token budget exhausted; the response was cut short.", output);
             return false;

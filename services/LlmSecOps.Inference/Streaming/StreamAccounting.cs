@@ -45,6 +45,13 @@ public sealed class StreamAccounting
         }
     }
 
+    /// <summary>
+    /// A lower bound of the completion tokens seen: one per content-bearing chunk (servers send one or more tokens
+    /// per chunk, never a chunk of output without a token). Unlike <see cref="EstimatedCompletionTokens"/> it never
+    /// exceeds the real count, so a limit check on it cannot cut a stream that stays within its max_tokens.
+    /// </summary>
+    public long MinimumCompletionTokens => OutputChunks;
+
     /// <summary>Completion tokens to settle: reported when given, else the estimate.</summary>
     public long CompletionTokens => ReportedCompletionTokens ?? EstimatedCompletionTokens;
 
