@@ -68,7 +68,11 @@ public sealed class ScorerServiceTests
             (await gateway.GetAsync($"/admin/keys/{keyId}")).GetProperty("status").GetString() == "revoked", TimeSpan.FromSeconds(60));
         Assert.True(revoked, "the key was not revoked");
 
-        Assert.Equal(HttpStatusCode.Unauthorized, (await data.GetAsync("/v1/models")).StatusCode);
+        // Postgres says "revoked" as soon as the revoke commits, a moment before the control plane has dropped the key
+        // from the gateway's cache and announced it: revocation reaches the data plane within a second by contract,
+        // not synchronously with the row, so wait for the refusal (without it the key would stay cached for the 10 s default TTL).
+        Assert.True(await WaitForAsync(async () => (await data.GetAsync("/v1/models")).StatusCode == HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(5)),
+            "the revoked key was still accepted 5 s after the control plane recorded the revocation");
 
         var incidents = await gateway.GetAsync($"/admin/incidents?keyId={keyId}");
         var items = incidents.ValueKind == JsonValueKind.Array ? incidents : incidents.GetProperty("items");
