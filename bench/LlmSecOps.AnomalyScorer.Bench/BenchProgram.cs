@@ -40,7 +40,7 @@ public static class BenchProgram
             var results = new List<ReplayResult>();
             foreach (var seed in seeds)
             {
-                var r = Replay.Run(new ReplayConfig { Seed = seed, Keys = keys, Days = days, AttacksPerScenario = attacks, LookAlikesPerScenario = look, Explain = args.Contains("--explain") });
+                var r = Replay.Run(new ReplayConfig { Seed = seed, Keys = keys, Days = days, AttacksPerScenario = attacks, LookAlikesPerScenario = look, Explain = args.Contains("--explain"), TraceKey = Text(args, "--trace"), Options = Options(args) });
                 Console.Error.WriteLine(FormattableString.Invariant($"seed {seed}: {r.Events:N0} events in {r.Seconds:0.0} s ({r.EventsPerSecond:N0} events/s incl. generation)"));
                 results.Add(r);
             }
@@ -209,6 +209,32 @@ public static class BenchProgram
         : seconds < 120 ? FormattableString.Invariant($"{seconds:0} s")
         : seconds < 7200 ? FormattableString.Invariant($"{seconds / 60:0.0} min")
         : FormattableString.Invariant($"{seconds / 3600:0.0} h");
+
+    private static string? Text(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    /// <summary>The scorer's options, with <c>--set Name=Value,Name=Value</c> applied (for tuning on the tuning seeds).</summary>
+    private static ScoringOptions Options(string[] args)
+    {
+        var options = new ScoringOptions { MaxTokensCap = TrafficModel.TierMaxTokens };
+        if (Text(args, "--set") is not { } set)
+        {
+            return options;
+        }
+
+        foreach (var pair in set.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = pair.Split('=', 2);
+            var property = typeof(ScoringOptions).GetProperty(parts[0]) ?? throw new ArgumentException($"--set: no setting {parts[0]}");
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            property.SetValue(options, type.IsEnum ? Enum.Parse(type, parts[1]) : Convert.ChangeType(parts[1], type, CultureInfo.InvariantCulture));
+        }
+
+        return options;
+    }
 
     private static int Int(string[] args, string name, int fallback)
     {

@@ -32,6 +32,9 @@ public sealed record ReplayConfig
     /// <summary>Keep the key state of missed attacks for the report.</summary>
     public bool Explain { get; init; }
 
+    /// <summary>Diagnostics: print every event of this key around its injection with the key's signals.</summary>
+    public string? TraceKey { get; init; }
+
     /// <summary>Scorer settings.</summary>
     public ScoringOptions Options { get; init; } = new() { MaxTokensCap = TrafficModel.TierMaxTokens };
 }
@@ -136,6 +139,11 @@ public static class Replay
             var e = stream.Next();
             scorer.Process(e);
             events++;
+            if (config.TraceKey is not null && string.Equals(stream.KeyId, config.TraceKey, StringComparison.Ordinal))
+            {
+                Trace(scorer, stream, e);
+            }
+
             if (config.Explain && stream.Injection is { } inj && inj.Scenario.IsAttack() && t >= inj.EndMs
                 && stream.RevokedAtMs == long.MaxValue && !missed.ContainsKey(stream.KeyId))
             {
@@ -151,6 +159,20 @@ public static class Replay
         watch.Stop();
         var result = Summarise(config, streams, sink.Decisions, events, watch.Elapsed.TotalSeconds, end, dstShift);
         return result with { MissedViews = missed };
+    }
+
+    private static void Trace(Scorer scorer, KeyStream stream, in ScoringEvent e)
+    {
+        var inj = stream.Injection;
+        if (inj is null || e.TimestampMs < inj.StartMs - 3_600_000 || e.TimestampMs > inj.EndMs + 3_600_000)
+        {
+            return;
+        }
+
+        var view = scorer.GetKey(stream.KeyId);
+        var signals = view is null ? "-" : string.Join(" | ", view.Signals.Select(s => FormattableString.Invariant($"{s.Family[..3]} {s.PValue:G2} {s.Reason}")));
+        Console.Error.WriteLine(FormattableString.Invariant(
+            $"{DateTimeOffset.FromUnixTimeMilliseconds(e.TimestampMs):u} {e.Country} {e.Network:x} key={e.KeyId.Length > 0} {signals}"));
     }
 
     private static ReplayResult Summarise(

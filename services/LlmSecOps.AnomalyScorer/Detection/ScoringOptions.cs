@@ -91,6 +91,25 @@ public sealed class ScoringOptions
     /// <summary>... or until the key has made this many calls, whichever comes first. Default 20.</summary>
     public int OriginLearningEvents { get; set; } = 20;
 
+    /// <summary>
+    /// Warm-up: until the population priors have been refreshed once from real traffic (a daily refresh at least this
+    /// many hours after the scorer's first event, with enough keys), revoke-worthy decisions on keys with little
+    /// history become flag incidents instead. Every key is new when a scorer starts fresh, and the built-in priors are
+    /// guesses. Default 18.
+    /// </summary>
+    public int WarmUpHours { get; set; } = 18;
+
+    /// <summary>During the warm-up, a key with at least this many days of its own history may still be revoked.
+    /// Default 3.</summary>
+    public int WarmUpKeyDays { get; set; } = 3;
+
+    /// <summary>
+    /// Daily rhythm: with 1, an hour of the day next to one the key used in the last two weeks does not count as
+    /// off-hours, and an hour's volume is compared with the busiest of it and its two neighbours on the last seven days
+    /// (a daylight-saving change shifts a key's whole rhythm by one hour in UTC); 0 is stricter. Default 1.
+    /// </summary>
+    public int RhythmToleranceHours { get; set; } = 1;
+
     /// <summary>Hard rule (concurrent use from a new country), slow variant: jumps within 24 hours. Default 10.</summary>
     public int ConcurrentNewCountryJumpsPerDay { get; set; } = 10;
 
@@ -189,6 +208,16 @@ public sealed class ScoringOptionsValidator : IValidateOptions<ScoringOptions>
         if (options.FlagCooldownMinutes < 0)
         {
             errors.Add("Scoring:FlagCooldownMinutes must not be negative.");
+        }
+
+        if (options.RhythmToleranceHours is < 0 or > 1)
+        {
+            errors.Add("Scoring:RhythmToleranceHours must be 0 or 1.");
+        }
+
+        if (options.WarmUpHours < 0 || options.WarmUpKeyDays < 0)
+        {
+            errors.Add("Scoring:WarmUpHours and Scoring:WarmUpKeyDays must not be negative.");
         }
 
         if (options.OriginLearningHours < 0)

@@ -79,6 +79,10 @@ public sealed class KeyState
     /// <summary>When the last flag incident was made.</summary>
     public DateTimeOffset? LastFlagAt { get; internal set; }
 
+    /// <summary>When the last warm-up "would revoke" flag was made (its own cooldown, so an earlier ordinary flag
+    /// does not hide it).</summary>
+    public DateTimeOffset? WarmUpFlagAt { get; internal set; }
+
     // per-day counters for the population features
     internal long Day = -1;
     internal DayCounters Today;

@@ -55,6 +55,7 @@ public sealed class Scorer
     private readonly HashSet<string> _allowedTenants;
     private readonly Lock _lock = new();
     private long _populationDay = -1;
+    private DateTimeOffset? _firstEventAt;
     private long _decisionSeq;
 
     /// <summary>Creates a scorer.</summary>
@@ -75,6 +76,12 @@ public sealed class Scorer
 
     /// <summary>Max-tokens priors learned from the population.</summary>
     public MaxTokensPriors MaxTokensPriors { get; } = new();
+
+    /// <summary>
+    /// Whether the population priors have been refreshed from real traffic at least once (the end of the warm-up:
+    /// before it, revocations on keys with little history become flags).
+    /// </summary>
+    public bool PopulationWarm { get; private set; }
 
     /// <summary>Events with a key id scored so far.</summary>
     public long ScoredEvents { get; private set; }
@@ -144,6 +151,7 @@ public sealed class Scorer
     {
         var now = _time.GetUtcNow();
         var nowDay = now.ToUnixTimeMilliseconds() / DayMs;
+        _firstEventAt ??= now;
         if (_populationDay < 0)
         {
             _populationDay = nowDay;
@@ -264,8 +272,21 @@ public sealed class Scorer
 
         if (agreeing >= 2 || hardRule is not null)
         {
-            key.RevokeDecided = true;
-            Decide(key, DecisionAction.Revoke, now, hardRule);
+            if (PopulationWarm || key.Origin.ActiveDays >= _options.WarmUpKeyDays)
+            {
+                key.RevokeDecided = true;
+                Decide(key, DecisionAction.Revoke, now, hardRule);
+                return;
+            }
+
+            // Warm-up: the priors a new key is judged against are still the built-in guesses. Flag, do not revoke.
+            if (key.WarmUpFlagAt is null || now - key.WarmUpFlagAt >= TimeSpan.FromMinutes(_options.FlagCooldownMinutes))
+            {
+                key.WarmUpFlagAt = now;
+                key.LastFlagAt = now;
+                Decide(key, DecisionAction.Revoke, now, hardRule, warmUp: true);
+            }
+
             return;
         }
 
@@ -381,7 +402,7 @@ public sealed class Scorer
         t.NewNetworks = key.Origin.NetworkCount;
     }
 
-    private void Decide(KeyState key, DecisionAction action, DateTimeOffset now, string? hardRule)
+    private void Decide(KeyState key, DecisionAction action, DateTimeOffset now, string? hardRule, bool warmUp = false)
     {
         var policy = _options.PolicyFor(key.TenantId);
         var allowListed = _allowedKeys.Contains(key.KeyId) || _allowedTenants.Contains(key.TenantId);
@@ -408,7 +429,12 @@ public sealed class Scorer
 
         var effective = action;
         var prefix = "";
-        if (action == DecisionAction.Revoke && policy == ScoringPolicy.Flag)
+        if (action == DecisionAction.Revoke && warmUp)
+        {
+            effective = DecisionAction.Flag;
+            prefix = "would revoke (warm-up: the population priors are not learned yet and the key has little history): ";
+        }
+        else if (action == DecisionAction.Revoke && policy == ScoringPolicy.Flag)
         {
             effective = DecisionAction.Flag;
             prefix = "would revoke (tenant policy: flag): ";
@@ -500,6 +526,12 @@ public sealed class Scorer
             OriginPriors.ImpossibleTravelPerHour = Math.Max(impossible / activeHours, 1e-3);
             OriginPriors.NewNetworksPerHour = Math.Max(newNetworks / activeHours, 1e-3);
             OriginPriors.MultiCountryHourShare = Math.Max(multiHours / activeHours, 1e-3);
+        }
+
+        if (minuteMedians.Count >= 32 && atCapShares.Count >= 32 && _firstEventAt is { } first
+            && now - first >= TimeSpan.FromHours(_options.WarmUpHours))
+        {
+            PopulationWarm = true;
         }
 
         if (minuteMedians.Count >= 32)

@@ -100,7 +100,8 @@ public sealed class VolumeDetector
         var day = timestampMs / (24 * HourMs);
         _firstDay = _firstDay < 0 ? day : _firstDay;
         var hourOfDay = (int)(hour % 24);
-        var offHour = day - _firstDay >= 7 && (_hourOfDayLastUsed[hourOfDay] < 0 || day - _hourOfDayLastUsed[hourOfDay] > 14);
+        var offHour = day - _firstDay >= 7 && !UsedRecently(hourOfDay, day)
+            && (options.RhythmToleranceHours == 0 || (!UsedRecently((hourOfDay + 23) % 24, day) && !UsedRecently((hourOfDay + 1) % 24, day)));
         var pRhythm = _offHours.Observe(offHour, RegimeAccepted(timestampMs, options));
 
         var pRequests = _perMinute.PValue(_minuteCount, priors.PerMinute, options.PriorWeight);
@@ -171,14 +172,14 @@ public sealed class VolumeDetector
         d = double.IsNaN(d) ? Math.Max(priors.PerMinute.Median, 1) : Math.Max(d, 1);
         var scaled = count / d;
         var p = _perHour.PValue(scaled, new CountPrior(priors.PerHour.Median / d, priors.PerHour.Scale / d), options.PriorWeight, d);
-        return Math.Min(p, HourOfDayPValue(hour, count, d));
+        return Math.Min(p, HourOfDayPValue(hour, count, d, options.RhythmToleranceHours));
     }
 
     /// <summary>
     /// The daily rhythm: this hour's count against the most the key did in the same hour of the day over the last
     /// seven days (once it has three days of history), so traffic at the key's usual quiet hours stands out.
     /// </summary>
-    private double HourOfDayPValue(long hour, int count, double dispersion)
+    private double HourOfDayPValue(long hour, int count, double dispersion, int tolerance)
     {
         if (_firstHour < 0 || hour - _firstHour < 72)
         {
@@ -188,7 +189,13 @@ public sealed class VolumeDetector
         var max = 0;
         for (var k = 1; k <= 7 && hour - (24 * k) >= _firstHour; k++)
         {
-            max = Math.Max(max, _weekOfHours[(int)((hour - (24 * k)) % 168)]);
+            // the same hour of the day and its neighbours (a daylight-saving change shifts the rhythm by an hour)
+            var h = hour - (24 * k);
+            max = Math.Max(max, _weekOfHours[(int)(h % 168)]);
+            if (tolerance > 0)
+            {
+                max = Math.Max(max, Math.Max(_weekOfHours[(int)((h + 167) % 168)], _weekOfHours[(int)((h + 1) % 168)]));
+            }
         }
 
         var m = max / dispersion;
@@ -196,6 +203,9 @@ public sealed class VolumeDetector
         var c = count / dispersion;
         return c <= lambda ? 1.0 : PValues.PoissonUpperTail((int)c, lambda);
     }
+
+    // The neighbouring hours count as used too: a daylight-saving change moves the whole rhythm by one hour in UTC.
+    private bool UsedRecently(int hourOfDay, long day) => _hourOfDayLastUsed[hourOfDay] >= 0 && day - _hourOfDayLastUsed[hourOfDay] <= 14;
 
     private static string Format(double v) => double.IsNaN(v) ? "n/a (new key)" : v.ToString("0.#", CultureInfo.InvariantCulture);
 
