@@ -90,6 +90,25 @@ public static class ServiceDefaultsExtensions
                 errors.Add($"Listeners:{definition.Name}:RequireClientCertificate needs Listeners:{definition.Name}:ClientCertificateAuthorityPath (the CA that client certificates must chain to).");
             }
 
+            if (!options.RequireClientCertificate && !string.IsNullOrEmpty(options.ClientCertificateAuthorityPath))
+            {
+                // Fail closed: a CA without RequireClientCertificate would look like mTLS in the configuration and not be.
+                errors.Add($"Listeners:{definition.Name}:ClientCertificateAuthorityPath is set but Listeners:{definition.Name}:RequireClientCertificate is not true; set it to true for mTLS or remove the authority.");
+            }
+
+            foreach (var (setting, path) in new[]
+            {
+                ("CertificatePath", options.CertificatePath),
+                ("CertificateKeyPath", options.CertificateKeyPath),
+                ("ClientCertificateAuthorityPath", options.ClientCertificateAuthorityPath),
+            })
+            {
+                if (!string.IsNullOrEmpty(path) && !File.Exists(path))
+                {
+                    errors.Add($"Listeners:{definition.Name}:{setting} '{path}' does not exist.");
+                }
+            }
+
             resolved.Add(new ResolvedListener(definition.Name, KestrelHardening.ParseAddress(addressText), port, definition.IsManagement, options));
         }
 

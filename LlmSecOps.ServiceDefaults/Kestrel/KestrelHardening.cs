@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using LlmSecOps.ServiceDefaults.Listeners;
 using Microsoft.AspNetCore.Hosting;
@@ -10,6 +11,8 @@ namespace LlmSecOps.ServiceDefaults.Kestrel;
 /// <summary>Applies <see cref="KestrelLimitsOptions"/> and binds the resolved listeners.</summary>
 internal static class KestrelHardening
 {
+    private const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
+
     public static void Apply(KestrelServerOptions kestrel, KestrelLimitsOptions limits, ListenerRegistry listeners)
     {
         kestrel.AddServerHeader = false;
@@ -43,12 +46,15 @@ internal static class KestrelHardening
                 endpoint.UseHttps(https =>
                 {
                     https.ServerCertificate = certificate;
+
+                    // Our own chain check below decides (revocation is not checked: private CAs rarely publish CRLs, and
+                    // SslStream's online check would make the server fetch URLs named by the client's certificate).
+                    https.CheckCertificateRevocation = false;
                     if (listener.Options.RequireClientCertificate)
                     {
                         var authorities = LoadAuthorities(listener.Options.ClientCertificateAuthorityPath);
                         https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
-                        https.ClientCertificateValidation = (clientCertificate, _, _) =>
-                            ChainsTo(clientCertificate, authorities);
+                        https.ClientCertificateValidation = (clientCertificate, _, _) => ChainsTo(clientCertificate, authorities);
                     }
                 });
             });
@@ -74,16 +80,44 @@ internal static class KestrelHardening
             collection.ImportFromPemFile(path);
         }
 
+        if (collection.Count == 0)
+        {
+            throw new InvalidOperationException($"The client certificate authority file '{path}' holds no PEM certificate: mTLS would refuse every client.");
+        }
+
         return collection;
     }
 
-    private static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection authorities)
+    /// <summary>
+    /// True when the client certificate chains to one of the configured authorities (and to nothing else: the system
+    /// trust store plays no part), is within its validity period and is meant for client authentication (RFC 5280
+    /// §4.2.1.12: an extended key usage without id-kp-clientAuth is refused; none at all means any purpose).
+    /// </summary>
+    internal static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection authorities)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.ExtraStore.AddRange(authorities);
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(ClientAuthOid));
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(certificate);
+
+        // Never follow the certificate's AIA URLs: a client could otherwise make the server fetch any address it names.
+        chain.ChainPolicy.DisableCertificateDownloads = true;
+        try
+        {
+            return chain.Build(certificate);
+        }
+        finally
+        {
+            foreach (var element in chain.ChainElements)
+            {
+                if (!ReferenceEquals(element.Certificate, certificate))
+                {
+                    element.Certificate.Dispose();
+                }
+            }
+        }
     }
 
     /// <summary>Parses an address setting: an IP literal, <c>localhost</c> (loopback), or <c>*</c>/<c>0.0.0.0</c> (any).</summary>

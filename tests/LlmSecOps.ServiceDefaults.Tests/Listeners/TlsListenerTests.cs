@@ -1,0 +1,182 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using LlmSecOps.ServiceDefaults.Listeners;
+using LlmSecOps.Testing.Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace LlmSecOps.ServiceDefaults.Tests.Listeners;
+
+/// <summary>
+/// Per-listener certificates (<c>Listeners:{Name}:CertificatePath</c>) and mTLS (<c>RequireClientCertificate</c> +
+/// <c>ClientCertificateAuthorityPath</c>) with certificates made in the test by a throw-away CA.
+/// </summary>
+public sealed class TlsListenerTests : IDisposable
+{
+    private readonly string _directory = TestCertificateAuthority.NewDirectory();
+    private readonly TestCertificateAuthority _ca = TestCertificateAuthority.Create("LlmSecOps test CA");
+    private readonly TestCertificateAuthority _otherCa = TestCertificateAuthority.Create("Some other CA");
+
+    public void Dispose()
+    {
+        _ca.Dispose();
+        _otherCa.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task AListenerWithAPemCertificateServesHttpsAndTheOtherStaysPlainHttp()
+    {
+        using var server = _ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
+        await using var app = await StartAsync(new()
+        {
+            ["Listeners:Data:CertificatePath"] = cert,
+            ["Listeners:Data:CertificateKeyPath"] = key,
+        });
+        var registry = app.Services.GetRequiredService<ListenerRegistry>();
+        Assert.StartsWith("https://", registry.Get("Data").BaseUrl, StringComparison.Ordinal);
+        Assert.StartsWith("http://", registry.Get("Admin").BaseUrl, StringComparison.Ordinal);
+
+        using var client = new HttpClient(Handler(null));
+        var response = await client.GetAsync(new Uri(registry.Get("Data").BaseUrl + "/v1/data"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("https", await response.Content.ReadAsStringAsync());
+
+        // Plain HTTP on the HTTPS port gets no answer from the app.
+        using var plain = new HttpClient();
+        var plainUrl = new Uri($"http://127.0.0.1:{registry.Get("Data").Port}/v1/data");
+        var plainOk = await Succeeds(() => plain.GetAsync(plainUrl));
+        Assert.False(plainOk);
+
+        Assert.Equal(HttpStatusCode.OK, (await plain.GetAsync(new Uri(registry.Get("Admin").BaseUrl + "/admin/x"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task APasswordProtectedPfxCertificateWorksToo()
+    {
+        using var server = _ca.IssueServer();
+        var pfx = TestCertificateAuthority.WritePfx(server, _directory, "server", "s3cret-pfx");
+        await using var app = await StartAsync(new()
+        {
+            ["Listeners:Admin:CertificatePath"] = pfx,
+            ["Listeners:Admin:CertificatePassword"] = "s3cret-pfx",
+        });
+
+        using var client = new HttpClient(Handler(null));
+        var url = app.Services.GetRequiredService<ListenerRegistry>().Get("Admin").BaseUrl + "/admin/x";
+        Assert.Equal("admin https", await client.GetStringAsync(new Uri(url)));
+    }
+
+    [Fact]
+    public async Task MutualTlsLetsInOnlyClientCertificatesOfTheConfiguredAuthority()
+    {
+        using var server = _ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
+        var (caPath, _) = TestCertificateAuthority.WritePem(X509CertificateLoader.LoadCertificate(_ca.Certificate.RawData), _directory, "clients-ca");
+        await using var app = await StartAsync(new()
+        {
+            ["Listeners:Admin:CertificatePath"] = cert,
+            ["Listeners:Admin:CertificateKeyPath"] = key,
+            ["Listeners:Admin:RequireClientCertificate"] = "true",
+            ["Listeners:Admin:ClientCertificateAuthorityPath"] = caPath,
+        });
+        var url = new Uri(app.Services.GetRequiredService<ListenerRegistry>().Get("Admin").BaseUrl + "/admin/whoami");
+
+        using var good = _ca.IssueClient("operator-1");
+        using (var client = new HttpClient(Handler(good)))
+        {
+            // The app sees the verified certificate.
+            Assert.Equal("CN=operator-1", await client.GetStringAsync(url));
+        }
+
+        // No certificate, one from another CA, and one from the right CA that is not for client authentication
+        // (a server certificate, EKU serverAuth only): all refused during the TLS handshake.
+        using var foreign = _otherCa.IssueClient("operator-1");
+        using var serverOnly = _ca.IssueServer("not-a-client");
+        foreach (var presented in new X509Certificate2?[] { null, foreign, serverOnly })
+        {
+            using var client = new HttpClient(Handler(presented));
+            Assert.False(await Succeeds(() => client.GetAsync(url)), presented?.Subject ?? "no certificate");
+        }
+
+        // The data listener (no mTLS) is untouched.
+        using var plain = new HttpClient();
+        var data = app.Services.GetRequiredService<ListenerRegistry>().Get("Data").BaseUrl;
+        Assert.Equal(HttpStatusCode.OK, (await plain.GetAsync(new Uri(data + "/v1/data"))).StatusCode);
+    }
+
+    [Fact]
+    public void TlsMisconfigurationFailsAtStartWithEveryProblemListed()
+    {
+        var missing = Path.Combine(_directory, "missing.crt");
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration["Listeners:Data:CertificatePath"] = missing;
+        builder.Configuration["Listeners:Data:ClientCertificateAuthorityPath"] = missing + ".ca";
+        builder.Configuration["Listeners:Admin:RequireClientCertificate"] = "true";
+
+        var error = Assert.Throws<OptionsValidationException>(() => builder.AddServiceDefaults(
+            new ListenerDefinition("Data", "127.0.0.1", 0, false),
+            new ListenerDefinition("Admin", "127.0.0.1", 0, true)));
+
+        Assert.Contains(error.Failures, f => f.Contains("Listeners:Data:CertificatePath", StringComparison.Ordinal) && f.Contains("does not exist", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("Listeners:Data:ClientCertificateAuthorityPath", StringComparison.Ordinal) && f.Contains("does not exist", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("RequireClientCertificate is not true", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("Listeners:Admin:RequireClientCertificate needs Listeners:Admin:CertificatePath", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("Listeners:Admin:RequireClientCertificate needs Listeners:Admin:ClientCertificateAuthorityPath", StringComparison.Ordinal));
+    }
+
+    private static async Task<WebApplication> StartAsync(Dictionary<string, string> settings)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration["Listeners:Data:Port"] = "0";
+        builder.Configuration["Listeners:Admin:Port"] = "0";
+        foreach (var (k, v) in settings)
+        {
+            builder.Configuration[k] = v;
+        }
+
+        builder.AddServiceDefaults(
+            new ListenerDefinition("Data", "127.0.0.1", 8080, IsManagement: false),
+            new ListenerDefinition("Admin", "127.0.0.1", 8081, IsManagement: true));
+        var app = builder.Build();
+        app.UseRouting();
+        app.UseListenerIsolation();
+        app.MapGet("/v1/data", (HttpContext http) => http.Request.Scheme).RequireListener("Data");
+        app.MapGet("/admin/x", (HttpContext http) => "admin " + http.Request.Scheme).RequireListener("Admin");
+        app.MapGet("/admin/whoami", (HttpContext http) => http.Connection.ClientCertificate?.Subject ?? "none").RequireListener("Admin");
+        await app.StartAsync();
+        return app;
+    }
+
+    /// <summary>A client that trusts only the test CA for the server and presents <paramref name="clientCertificate"/>.</summary>
+    private SocketsHttpHandler Handler(X509Certificate2? clientCertificate)
+    {
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            _ca.ValidateServer(certificate as X509Certificate2, errors);
+        if (clientCertificate is not null)
+        {
+            handler.SslOptions.ClientCertificates = [clientCertificate];
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
+        }
+
+        return handler;
+    }
+
+    /// <summary>True when the request got any HTTP answer with status 2xx; false when the connection was refused or failed.</summary>
+    private static async Task<bool> Succeeds(Func<Task<HttpResponseMessage>> send)
+    {
+        try
+        {
+            using var response = await send();
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+}
