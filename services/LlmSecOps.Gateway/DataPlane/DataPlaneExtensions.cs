@@ -28,6 +28,10 @@ public static class DataPlaneExtensions
         services.AddSingleton<DataPlaneLimits>();
         services.AddSingleton<InferenceHandler>();
         services.AddClientIdentity();
+        services.AddOptions<StrictTransportSecurityOptions>().BindConfiguration("DataPlane:Hsts").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StrictTransportSecurityOptions>, StrictTransportSecurityOptionsValidator>();
+        services.AddTransient<IStartupFilter>(sp => new StrictTransportSecurityStartupFilter(
+            sp.GetRequiredService<IOptions<StrictTransportSecurityOptions>>(), sp.GetRequiredService<ListenerRegistry>(), GatewayApp.Data.Name));
         services.AddSingleton<ITenantRecordEraser, RequestRecordEraser>();
 
         var journalRoot = builder.Configuration["DataPlane:JournalDirectory"] is { Length: > 0 } dir
