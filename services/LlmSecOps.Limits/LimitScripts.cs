@@ -11,7 +11,8 @@ internal static class LimitScripts
 {
     /// <summary>
     /// Token buckets, all-or-nothing. KEYS: one hash per bucket. ARGV: (capacity, refill per second, cost) per bucket.
-    /// Returns {allowed 0/1, remaining tokens of the tightest bucket, retry-after ms, index (1-based) of the refusing bucket or 0}.
+    /// Returns {allowed 0/1, remaining tokens of the tightest bucket, retry-after ms, index (1-based) of the refusing bucket or 0,
+    /// then each bucket's level (after charging when allowed), floored}.
     /// </summary>
     public static readonly RedisScript TokenBuckets = new("""
         local t = redis.call('TIME')
@@ -22,6 +23,7 @@ internal static class LimitScripts
         local retry = 0
         local refusing = 0
         local remaining = -1
+        local levels = {}
         for i = 1, n do
           local capacity = tonumber(ARGV[(i - 1) * 3 + 1])
           local rate = tonumber(ARGV[(i - 1) * 3 + 2])
@@ -57,8 +59,13 @@ internal static class LimitScripts
           if remaining < 0 or level < remaining then
             remaining = level
           end
+          levels[i] = math.floor(level)
         end
-        return {allowed, math.floor(remaining), retry, refusing}
+        local reply = {allowed, math.floor(remaining), retry, refusing}
+        for i = 1, n do
+          reply[4 + i] = levels[i]
+        end
+        return reply
         """);
 
     /// <summary>

@@ -10,7 +10,11 @@ public readonly record struct BucketSpec(string Key, double Capacity, double Ref
 /// <param name="Remaining">Tokens left in the tightest bucket (for <c>x-ratelimit-remaining-*</c>).</param>
 /// <param name="RetryAfter">When refused: how long until the refusing bucket has room (for <c>Retry-After</c>).</param>
 /// <param name="RefusingIndex">When refused: the index of the bucket that refused; else -1.</param>
-public readonly record struct LimitDecision(bool Allowed, long Remaining, TimeSpan RetryAfter, int RefusingIndex);
+public readonly record struct LimitDecision(bool Allowed, long Remaining, TimeSpan RetryAfter, int RefusingIndex)
+{
+    /// <summary>Each bucket's level in the order given (after charging when allowed), for per-limit <c>x-ratelimit-*</c> headers.</summary>
+    public long[] Levels { get; init; } = [];
+}
 
 /// <summary>
 /// Token-bucket rate limits shared by every replica through Redis (request rate per key and per tenant, tokens per
@@ -41,6 +45,15 @@ public sealed class RateLimiter(RedisConnection redis)
 
         var reply = await LimitScripts.TokenBuckets.EvaluateAsync(redis, keys, args);
         var allowed = reply[0].AsInt64() == 1;
-        return new LimitDecision(allowed, reply[1].AsInt64(), TimeSpan.FromMilliseconds(reply[2].AsInt64()), allowed ? -1 : (int)reply[3].AsInt64() - 1);
+        var levels = new long[buckets.Count];
+        for (var i = 0; i < levels.Length && 4 + i < reply.Length; i++)
+        {
+            levels[i] = reply[4 + i].AsInt64();
+        }
+
+        return new LimitDecision(allowed, reply[1].AsInt64(), TimeSpan.FromMilliseconds(reply[2].AsInt64()), allowed ? -1 : (int)reply[3].AsInt64() - 1)
+        {
+            Levels = levels,
+        };
     }
 }

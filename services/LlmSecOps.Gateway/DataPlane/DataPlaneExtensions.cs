@@ -33,6 +33,7 @@ public static class DataPlaneExtensions
         services.AddTransient<IStartupFilter>(sp => new StrictTransportSecurityStartupFilter(
             sp.GetRequiredService<IOptions<StrictTransportSecurityOptions>>(), sp.GetRequiredService<ListenerRegistry>(), GatewayApp.Data.Name));
         services.AddSingleton<ITenantRecordEraser, RequestRecordEraser>();
+        services.AddRecordRetention();
 
         var journalRoot = builder.Configuration["DataPlane:JournalDirectory"] is { Length: > 0 } dir
             ? dir

@@ -209,17 +209,12 @@ internal sealed partial class InferenceHandler(
         var reservationTokens = prepared?.ReservationTokens ?? 0;
         var parts = await limits.GetAsync();
         var rate = await parts.Rate.TryAcquireAsync(limits.RateBuckets(key.Id, key.TenantId, policy, reservationTokens));
-        var rpm = policy.RequestsPerMinute;
-        http.Response.Headers["x-ratelimit-limit-requests"] = rpm.ToString(CultureInfo.InvariantCulture);
+        DataPlaneLimits.WriteRateHeaders(http.Response.Headers, policy, rate);
         if (!rate.Allowed)
         {
-            http.Response.Headers["x-ratelimit-remaining-requests"] = "0";
-            http.Response.Headers.RetryAfter = RetryAfterSeconds(rate.RetryAfter);
-            await RefuseAsync(http, record, family, 429, "Rate limit reached for this API key; retry after the time in Retry-After.", "rate_limit_error", "rate_limit_exceeded", RequestEvent.Outcomes.RateLimited);
+            await RefuseAsync(http, record, family, 429, DataPlaneLimits.RateRefusalMessage(rate), "rate_limit_error", "rate_limit_exceeded", RequestEvent.Outcomes.RateLimited);
             return;
         }
-
-        http.Response.Headers["x-ratelimit-remaining-requests"] = Math.Max(0, rate.Remaining).ToString(CultureInfo.InvariantCulture);
 
         var lease = await parts.Leases.TryAcquireAsync(limits.LeaseKey(key.TenantId), Math.Max(1, policy.Concurrency), options.Value.LeaseTtl);
         if (!lease.Acquired)
@@ -228,6 +223,8 @@ internal sealed partial class InferenceHandler(
             await RefuseAsync(http, record, family, 429, "Too many requests in flight for this tenant; retry after the time in Retry-After.", "rate_limit_error", "concurrency_limit_exceeded", RequestEvent.Outcomes.ConcurrencyLimited);
             return;
         }
+
+        limits.KeepAlive(parts.Leases, lease.Lease!);
 
         BudgetReservation? reservation = null;
         long actualTokens = 0;
@@ -240,7 +237,7 @@ internal sealed partial class InferenceHandler(
                 var minimum = prepared.InputTokenEstimate + (route.Generates ? prepared.Parameters.CompletionsPerRequest : 0);
                 var result = await parts.Budget.ReserveAsync(counters, Math.Max(1, prepared.ReservationTokens), Math.Max(1, minimum),
                     (counter, ct) => limits.SettledUsageAsync(counter, key.Id, key.TenantId, ct), http.RequestAborted);
-                http.Response.Headers["x-ratelimit-remaining-tokens"] = Math.Max(0, result.Remaining).ToString(CultureInfo.InvariantCulture);
+                DataPlaneLimits.WriteBudgetHeaders(http.Response.Headers, result.Remaining);
                 if (!result.Granted)
                 {
                     await RefuseAsync(http, record, family, 429, "Token budget exhausted for this API key or tenant.", "insufficient_quota", "insufficient_quota", RequestEvent.Outcomes.BudgetExhausted);
@@ -285,7 +282,7 @@ internal sealed partial class InferenceHandler(
                 await parts.Budget.SettleAsync(reservation, actualTokens);
             }
 
-            await parts.Leases.ReleaseAsync(lease.Lease!);
+            await limits.ReleaseAsync(parts.Leases, lease.Lease!);
         }
     }
 
