@@ -139,22 +139,22 @@ public static class ParameterPolicyEnforcer
 
         if (p.ImageCount > policy.MaxImages)
         {
-            throw Above("images", $"The request has {p.ImageCount} images; this tier allows at most {policy.MaxImages}.");
+            throw Above("images", $"The request has {p.ImageCount} 'images'; this tier allows at most {policy.MaxImages}.");
         }
 
         if (p.LargestImageBytes > policy.MaxImageBytes)
         {
-            throw Above("images", $"An image is about {p.LargestImageBytes} bytes; this tier allows at most {policy.MaxImageBytes}.");
+            throw Above("images", $"An image in 'images' is about {p.LargestImageBytes} bytes decoded; this tier allows at most {policy.MaxImageBytes} per image.");
         }
 
         if (p.HasRemoteImageUrl && !policy.AllowRemoteImageUrls)
         {
-            throw NotAllowed("image_url", "Images by remote URL are not allowed; send them inline as base64 data URLs.");
+            throw NotAllowed("image_url", "Images by remote URL ('image_url' with an http(s) URL) are not allowed; send them inline as base64 data URLs.");
         }
 
         if (p.LogprobsRequested && !policy.AllowLogprobs)
         {
-            throw NotAllowed("logprobs", "Log probabilities are not allowed for this tier.");
+            throw NotAllowed("logprobs", "Log probabilities ('logprobs') are not allowed for this tier.");
         }
 
         if (p.TopLogprobs > policy.MaxTopLogprobs)
