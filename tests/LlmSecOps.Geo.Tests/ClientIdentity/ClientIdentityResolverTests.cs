@@ -51,6 +51,15 @@ public sealed class ClientIdentityResolverTests
     }
 
     [Fact]
+    public void NullHeaderValuesAsAspNetCoreMayHandThemOverAreSkipped()
+    {
+        var identity = Resolver("10.0.0.0/8").Resolve(IPAddress.Parse("10.0.0.1"), new string?[] { "1.0.0.9", null }, null);
+
+        Assert.Equal(IPAddress.Parse("1.0.0.9"), identity.ClientIp);
+        Assert.Equal("AU", identity.Country);
+    }
+
+    [Fact]
     public void TheWalkStopsAfterTheConfiguredNumberOfEntries()
     {
         var resolver = new ClientIdentityResolver(new TrustedProxyOptions { TrustedNetworks = ["10.0.0.0/8"], MaxForwardedEntries = 3 }, Database);
