@@ -38,7 +38,8 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(sp =>
             new ConfigureNamedOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(
                 Options.DefaultName,
-                kestrel => KestrelHardening.Apply(kestrel, sp.GetRequiredService<IOptions<KestrelLimitsOptions>>().Value, registry)));
+                kestrel => KestrelHardening.Apply(kestrel, sp.GetRequiredService<IOptions<KestrelLimitsOptions>>().Value, registry,
+                    sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>())));
         builder.Services.AddHostedService<ListenerPortsUpdater>();
         return builder;
     }
@@ -88,6 +89,11 @@ public static class ServiceDefaultsExtensions
             if (options.RequireClientCertificate && string.IsNullOrEmpty(options.ClientCertificateAuthorityPath))
             {
                 errors.Add($"Listeners:{definition.Name}:RequireClientCertificate needs Listeners:{definition.Name}:ClientCertificateAuthorityPath (the CA that client certificates must chain to).");
+            }
+
+            if (options.CertificateReloadInterval < TimeSpan.Zero)
+            {
+                errors.Add($"Listeners:{definition.Name}:CertificateReloadInterval must not be negative (00:00:00 turns reloading off).");
             }
 
             if (!options.RequireClientCertificate && !string.IsNullOrEmpty(options.ClientCertificateAuthorityPath))

@@ -5,6 +5,7 @@ using LlmSecOps.ServiceDefaults.Listeners;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Logging;
 
 namespace LlmSecOps.ServiceDefaults.Kestrel;
 
@@ -13,7 +14,7 @@ internal static class KestrelHardening
 {
     private const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
 
-    public static void Apply(KestrelServerOptions kestrel, KestrelLimitsOptions limits, ListenerRegistry listeners)
+    public static void Apply(KestrelServerOptions kestrel, KestrelLimitsOptions limits, ListenerRegistry listeners, ILoggerFactory loggers)
     {
         kestrel.AddServerHeader = false;
         var l = kestrel.Limits;
@@ -42,10 +43,11 @@ internal static class KestrelHardening
                     return;
                 }
 
-                var certificate = LoadCertificate(listener.Options);
+                var certificate = new ListenerCertificate(listener.Name, listener.Options, loggers.CreateLogger<ListenerCertificate>());
                 endpoint.UseHttps(https =>
                 {
-                    https.ServerCertificate = certificate;
+                    // A selector rather than a fixed certificate, so that a renewed certificate is served without a restart.
+                    https.ServerCertificateSelector = (_, _) => certificate.Current;
 
                     // Our own chain check below decides (revocation is not checked: private CAs rarely publish CRLs, and
                     // SslStream's online check would make the server fetch URLs named by the client's certificate).
@@ -59,17 +61,6 @@ internal static class KestrelHardening
                 });
             });
         }
-    }
-
-    private static X509Certificate2 LoadCertificate(ListenerOptions options)
-    {
-        var path = options.CertificatePath!;
-        if (path.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".p12", StringComparison.OrdinalIgnoreCase))
-        {
-            return X509CertificateLoader.LoadPkcs12FromFile(path, options.CertificatePassword);
-        }
-
-        return X509Certificate2.CreateFromPemFile(path, options.CertificateKeyPath);
     }
 
     private static X509Certificate2Collection LoadAuthorities(string? path)

@@ -22,6 +22,12 @@ public sealed class ListenerOptions
     /// <summary>Password of a PFX certificate. Default: none.</summary>
     public string? CertificatePassword { get; set; }
 
+    /// <summary>
+    /// How often a TLS handshake may check whether the certificate files changed (a renewal is then loaded without a
+    /// restart; a file that does not load keeps the previous certificate). Zero turns reloading off. Default: 1 minute.
+    /// </summary>
+    public TimeSpan CertificateReloadInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Require and validate TLS client certificates (mTLS). Requires a certificate. Default: false.</summary>
     public bool RequireClientCertificate { get; set; }
 

@@ -2,9 +2,11 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using LlmSecOps.ServiceDefaults.Listeners;
 using LlmSecOps.Testing.Certificates;
+using LlmSecOps.Testing.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace LlmSecOps.ServiceDefaults.Tests.Listeners;
@@ -109,6 +111,43 @@ public sealed class TlsListenerTests : IDisposable
     }
 
     [Fact]
+    public async Task ARenewedCertificateIsServedWithoutARestartAndABrokenRenewalKeepsThePreviousOne()
+    {
+        using var first = _ca.IssueServer("first");
+        var (cert, key) = TestCertificateAuthority.WritePem(first, _directory, "server");
+        var logs = new CapturingLoggerProvider();
+        await using var app = await StartAsync(new()
+        {
+            ["Listeners:Data:CertificatePath"] = cert,
+            ["Listeners:Data:CertificateKeyPath"] = key,
+            ["Listeners:Data:CertificateReloadInterval"] = "00:00:00.100",
+        }, logs);
+        var url = new Uri(app.Services.GetRequiredService<ListenerRegistry>().Get("Data").BaseUrl + "/v1/data");
+        Assert.Equal("CN=first", await ServerSubjectAsync(url));
+
+        // A renewal caught half way (the new certificate next to a key that is not its own) does not load: the previous
+        // certificate stays in service and a warning says why.
+        using var second = _ca.IssueServer("second");
+        using var unrelated = _ca.IssueServer("unrelated");
+        var staging = TestCertificateAuthority.NewDirectory();
+        var (secondCert, secondKey) = TestCertificateAuthority.WritePem(second, staging, "second");
+        var (_, unrelatedKey) = TestCertificateAuthority.WritePem(unrelated, staging, "unrelated");
+        File.Copy(unrelatedKey, key + ".tmp");
+        File.Move(key + ".tmp", key, overwrite: true);
+        File.Copy(secondCert, cert + ".tmp");
+        File.Move(cert + ".tmp", cert, overwrite: true);
+        await UntilAsync(async () => (await ServerSubjectAsync(url)) is not null && logs.Lines.Any(l => l.Contains("[9102]", StringComparison.Ordinal)));
+        Assert.Equal("CN=first", await ServerSubjectAsync(url));
+
+        // The matching key arrives: new connections get the renewed certificate.
+        File.Copy(secondKey, key + ".tmp");
+        File.Move(key + ".tmp", key, overwrite: true);
+        await UntilAsync(async () => await ServerSubjectAsync(url) == "CN=second");
+        Assert.Contains(logs.Lines, l => l.Contains("[9101]", StringComparison.Ordinal) && l.Contains("CN=second", StringComparison.Ordinal));
+        Directory.Delete(staging, recursive: true);
+    }
+
+    [Fact]
     public void TlsMisconfigurationFailsAtStartWithEveryProblemListed()
     {
         var missing = Path.Combine(_directory, "missing.crt");
@@ -128,9 +167,14 @@ public sealed class TlsListenerTests : IDisposable
         Assert.Contains(error.Failures, f => f.Contains("Listeners:Admin:RequireClientCertificate needs Listeners:Admin:ClientCertificateAuthorityPath", StringComparison.Ordinal));
     }
 
-    private static async Task<WebApplication> StartAsync(Dictionary<string, string> settings)
+    private static async Task<WebApplication> StartAsync(Dictionary<string, string> settings, CapturingLoggerProvider? logs = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         builder.Configuration["Listeners:Data:Port"] = "0";
         builder.Configuration["Listeners:Admin:Port"] = "0";
         foreach (var (k, v) in settings)
@@ -149,6 +193,31 @@ public sealed class TlsListenerTests : IDisposable
         app.MapGet("/admin/whoami", (HttpContext http) => http.Connection.ClientCertificate?.Subject ?? "none").RequireListener("Admin");
         await app.StartAsync();
         return app;
+    }
+
+    /// <summary>The subject of the certificate the server presents on a new connection (null when the request fails).</summary>
+    private async Task<string?> ServerSubjectAsync(Uri url)
+    {
+        string? subject = null;
+        using var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+        {
+            subject = certificate?.Subject;
+            return _ca.ValidateServer(certificate as X509Certificate2, errors);
+        };
+        using var client = new HttpClient(handler);
+        return await Succeeds(() => client.GetAsync(url)) ? subject : null;
+    }
+
+    /// <summary>Polls a condition (each try makes a new TLS connection) with a generous deadline.</summary>
+    private static async Task UntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 30 s");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>A client that trusts only the test CA for the server and presents <paramref name="clientCertificate"/>.</summary>
