@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using LlmSecOps.ServiceDefaults.Listeners;
 using Microsoft.Extensions.Logging;
@@ -8,7 +8,7 @@ namespace LlmSecOps.ServiceDefaults.Kestrel;
 /// <summary>
 /// A listener's server certificate, re-read when its files change (cert-manager, a Kubernetes Secret or certbot
 /// renewing it) so a renewal needs no restart. At most once per <see cref="ListenerOptions.CertificateReloadInterval"/>
-/// a TLS handshake compares the files' size and modification time with what was loaded; a change is loaded, and a file
+/// a TLS handshake compares a hash of the files with what was loaded; a change is loaded, and a file
 /// that does not load (half written, key and certificate not matching yet) keeps the previous certificate in service
 /// and is tried again at the next interval.
 /// </summary>
@@ -87,7 +87,7 @@ internal sealed partial class ListenerCertificate
 
                 // The previous certificate is not disposed: handshakes in progress may still be using it.
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
             {
                 Log.ReloadFailed(_logger, _listener, ex.GetType().Name, ex.Message);
             }
@@ -98,14 +98,30 @@ internal sealed partial class ListenerCertificate
         }
     }
 
-    private string Stamp() =>
-        string.Join('|', new[] { _options.CertificatePath, _options.CertificateKeyPath }
-            .Where(p => !string.IsNullOrEmpty(p))
-            .Select(p =>
+    // The files' contents, hashed: a few KiB read once per interval, and no reliance on modification times (copies keep
+    // them, and coarse file-system clocks can make two versions look the same).
+    private string Stamp()
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var path in new[] { _options.CertificatePath, _options.CertificateKeyPath })
+        {
+            if (string.IsNullOrEmpty(path))
             {
-                var file = new FileInfo(p!);
-                return file.Exists ? string.Create(CultureInfo.InvariantCulture, $"{file.Length}:{file.LastWriteTimeUtc.Ticks}") : "missing";
-            }));
+                continue;
+            }
+
+            try
+            {
+                hash.AppendData(File.ReadAllBytes(path));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                hash.AppendData("missing"u8);
+            }
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
 
     private static partial class Log
     {
