@@ -43,7 +43,14 @@ internal static class KestrelHardening
                     return;
                 }
 
-                var certificate = new ListenerCertificate(listener.Name, listener.Options, loggers.CreateLogger<ListenerCertificate>());
+                var options = listener.Options;
+                var logger = loggers.CreateLogger<ListenerRegistry>();
+                var certificate = new ReloadingTlsFile<X509Certificate2>(listener.Name, "certificate", [options.CertificatePath, options.CertificateKeyPath],
+                    () => LoadCertificate(options), c => $"{c.Subject}, valid until {c.NotAfter:u}", options.CertificateReloadInterval, logger);
+                var authorities = options.RequireClientCertificate
+                    ? new ReloadingTlsFile<X509Certificate2Collection>(listener.Name, "client certificate authorities", [options.ClientCertificateAuthorityPath],
+                        () => LoadAuthorities(options.ClientCertificateAuthorityPath), c => string.Join("; ", c.Select(a => a.Subject)), options.CertificateReloadInterval, logger)
+                    : null;
                 endpoint.UseHttps(https =>
                 {
                     // A selector rather than a fixed certificate, so that a renewed certificate is served without a restart.
@@ -52,15 +59,26 @@ internal static class KestrelHardening
                     // Our own chain check below decides (revocation is not checked: private CAs rarely publish CRLs, and
                     // SslStream's online check would make the server fetch URLs named by the client's certificate).
                     https.CheckCertificateRevocation = false;
-                    if (listener.Options.RequireClientCertificate)
+                    if (authorities is not null)
                     {
-                        var authorities = LoadAuthorities(listener.Options.ClientCertificateAuthorityPath);
                         https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
-                        https.ClientCertificateValidation = (clientCertificate, _, _) => ChainsTo(clientCertificate, authorities);
+                        https.ClientCertificateValidation = (clientCertificate, _, _) => ChainsTo(clientCertificate, authorities.Current);
                     }
                 });
             });
         }
+    }
+
+    /// <summary>Loads a PEM (certificate + key, or both in one file) or PKCS#12 certificate.</summary>
+    private static X509Certificate2 LoadCertificate(ListenerOptions options)
+    {
+        var path = options.CertificatePath!;
+        if (path.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".p12", StringComparison.OrdinalIgnoreCase))
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(path, options.CertificatePassword);
+        }
+
+        return X509Certificate2.CreateFromPemFile(path, options.CertificateKeyPath);
     }
 
     private static X509Certificate2Collection LoadAuthorities(string? path)

@@ -148,6 +148,40 @@ public sealed class TlsListenerTests : IDisposable
     }
 
     [Fact]
+    public async Task AReplacedClientCertificateAuthorityFileTakesEffectWithoutARestart()
+    {
+        using var server = _ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
+        using var ourCa = X509CertificateLoader.LoadCertificate(_ca.Certificate.RawData);
+        var (caPath, _) = TestCertificateAuthority.WritePem(ourCa, _directory, "clients-ca");
+        var logs = new CapturingLoggerProvider();
+        await using var app = await StartAsync(new()
+        {
+            ["Listeners:Admin:CertificatePath"] = cert,
+            ["Listeners:Admin:CertificateKeyPath"] = key,
+            ["Listeners:Admin:RequireClientCertificate"] = "true",
+            ["Listeners:Admin:ClientCertificateAuthorityPath"] = caPath,
+            ["Listeners:Admin:CertificateReloadInterval"] = "00:00:00.100",
+        }, logs);
+        var url = new Uri(app.Services.GetRequiredService<ListenerRegistry>().Get("Admin").BaseUrl + "/admin/whoami");
+        using var ours = _ca.IssueClient("ours");
+        using var theirs = _otherCa.IssueClient("theirs");
+        Assert.True(await SucceedsWithAsync(url, ours));
+        Assert.False(await SucceedsWithAsync(url, theirs));
+
+        // The operators' CA is rotated: the file now names the other CA only.
+        var staging = TestCertificateAuthority.NewDirectory();
+        using var otherCa = X509CertificateLoader.LoadCertificate(_otherCa.Certificate.RawData);
+        var (rotated, _) = TestCertificateAuthority.WritePem(otherCa, staging, "rotated");
+        File.Move(rotated, caPath, overwrite: true);
+
+        await UntilAsync(() => SucceedsWithAsync(url, theirs));
+        Assert.False(await SucceedsWithAsync(url, ours));
+        Assert.Contains(logs.Lines, l => l.Contains("[9101]", StringComparison.Ordinal) && l.Contains("CN=Some other CA", StringComparison.Ordinal));
+        Directory.Delete(staging, recursive: true);
+    }
+
+    [Fact]
     public void TlsMisconfigurationFailsAtStartWithEveryProblemListed()
     {
         var missing = Path.Combine(_directory, "missing.crt");
@@ -207,6 +241,13 @@ public sealed class TlsListenerTests : IDisposable
         };
         using var client = new HttpClient(handler);
         return await Succeeds(() => client.GetAsync(url)) ? subject : null;
+    }
+
+    /// <summary>True when a new connection presenting <paramref name="clientCertificate"/> gets a 2xx answer.</summary>
+    private async Task<bool> SucceedsWithAsync(Uri url, X509Certificate2 clientCertificate)
+    {
+        using var client = new HttpClient(Handler(clientCertificate));
+        return await Succeeds(() => client.GetAsync(url));
     }
 
     /// <summary>Polls a condition (each try makes a new TLS connection) with a generous deadline.</summary>
