@@ -115,6 +115,11 @@ public sealed class TlsTests : IDisposable
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Equal("max-age=86400; includeSubDomains", Assert.Single(response.Headers.GetValues("Strict-Transport-Security")));
 
+        // Every HTTPS response of the data listener carries it, also an admin route that does not exist there (404).
+        var notHere = await data.GetAsync(new Uri("/admin/tiers", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, notHere.StatusCode);
+        Assert.Equal("max-age=86400; includeSubDomains", Assert.Single(notHere.Headers.GetValues("Strict-Transport-Security")));
+
         // The admin listener is plain HTTP here and never carries the data plane's policy.
         using var admin = gateway.Admin();
         var tiers = await admin.GetAsync(new Uri("/admin/tiers", UriKind.Relative));
