@@ -72,7 +72,7 @@ public sealed class BudgetLedger(RedisConnection redis)
                 default:
                     var missing = counters[(int)reply[1].AsInt64() - 1];
                     var used = await settledUsage(missing, cancellationToken);
-                    await LimitScripts.Seed.EvaluateAsync(redis, [missing.Key], [used, NewEpoch(), (long)missing.Ttl.TotalSeconds]);
+                    await SeedAsync(redis, missing, used);
                     break;
             }
         }
@@ -99,6 +99,10 @@ public sealed class BudgetLedger(RedisConnection redis)
     /// <summary>Reads a counter's current usage (reserved + settled), or null when Redis has none.</summary>
     public async Task<long?> UsedAsync(string key) =>
         await redis.HashGetAsync(key, "used") is { } text ? long.Parse(text, CultureInfo.InvariantCulture) : null;
+
+    /// <summary>Seeds a missing counter with settled usage and a new epoch (the first of racing replicas wins).</summary>
+    internal static Task<RedisValue> SeedAsync(RedisConnection redis, BudgetCounter counter, long used) =>
+        LimitScripts.Seed.EvaluateAsync(redis, [counter.Key], [used, NewEpoch(), (long)counter.Ttl.TotalSeconds]);
 
     private static string NewEpoch() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
 }

@@ -36,7 +36,8 @@ internal sealed partial class InferenceHandler(
     IOptions<DataPlaneOptions> options,
     TimeProvider time,
     ILogger<InferenceHandler> logger,
-    ClientIdentityService clientIdentity)
+    ClientIdentityService clientIdentity,
+    RedisKeyStatusBus redis)
 {
     public async Task HandleAsync(HttpContext http)
     {
@@ -49,7 +50,7 @@ internal sealed partial class InferenceHandler(
         };
         clientIdentity.Apply(http, record);
         http.Response.Headers["x-request-id"] = record.RequestId;
-        if (!events.CanAccept)
+        if (!events.CanAccept || !usage.CanAccept)
         {
             // ARCHITECTURE.md: when the record journal is full the data plane refuses rather than serve unrecorded traffic.
             await WriteErrorAsync(http, FamilyOf(http), 503, "The gateway cannot record requests right now; retry later.", "server_error", "service_unavailable");
@@ -205,51 +206,47 @@ internal sealed partial class InferenceHandler(
             return;
         }
 
-        // Request rate (key and tenant, one atomic script) and tokens per minute per key.
-        var reservationTokens = prepared?.ReservationTokens ?? 0;
+        // Request rate (key and tenant) and tokens per minute per key, the tenant's in-flight lease and the budget
+        // reservation (key/tenant, day/month; a safe upper bound: input estimate + max_tokens x n), checked and charged
+        // in that order by ONE atomic script: one Redis round trip before the upstream is called.
         var parts = await limits.GetAsync();
-        var rate = await parts.Rate.TryAcquireAsync(limits.RateBuckets(key.Id, key.TenantId, policy, reservationTokens));
-        DataPlaneLimits.WriteRateHeaders(http.Response.Headers, policy, rate);
-        if (!rate.Allowed)
+        IReadOnlyList<BudgetCounter> counters = prepared is null ? [] : limits.BudgetCounters(key.Id, key.TenantId, policy, time.GetUtcNow());
+        var minimum = prepared is null ? 1 : prepared.InputTokenEstimate + (route.Generates ? prepared.Parameters.CompletionsPerRequest : 0);
+        var admission = await (_admission ??= new Admission(await redis.ConnectionAsync())).AdmitAsync(
+            new AdmissionRequest(limits.RateBuckets(key.Id, key.TenantId, policy, prepared?.ReservationTokens ?? 0), limits.LeaseKey(key.TenantId),
+                Math.Max(1, policy.Concurrency), options.Value.LeaseTtl, counters, Math.Max(1, prepared?.ReservationTokens ?? 1), Math.Max(1, minimum)),
+            (counter, ct) => limits.SettledUsageAsync(counter, key.Id, key.TenantId, ct), http.RequestAborted);
+        DataPlaneLimits.WriteRateHeaders(http.Response.Headers, policy, admission.Rate);
+        if (admission.Budget is { } budget)
         {
-            await RefuseAsync(http, record, family, 429, DataPlaneLimits.RateRefusalMessage(rate), "rate_limit_error", "rate_limit_exceeded", RequestEvent.Outcomes.RateLimited);
-            return;
+            DataPlaneLimits.WriteBudgetHeaders(http.Response.Headers, budget.Remaining);
         }
 
-        var lease = await parts.Leases.TryAcquireAsync(limits.LeaseKey(key.TenantId), Math.Max(1, policy.Concurrency), options.Value.LeaseTtl);
-        if (!lease.Acquired)
+        switch (admission.Refusal)
         {
-            http.Response.Headers.RetryAfter = RetryAfterSeconds(lease.RetryAfter);
-            await RefuseAsync(http, record, family, 429, "Too many requests in flight for this tenant; retry after the time in Retry-After.", "rate_limit_error", "concurrency_limit_exceeded", RequestEvent.Outcomes.ConcurrencyLimited);
-            return;
+            case AdmissionRefusal.Rate:
+                await RefuseAsync(http, record, family, 429, DataPlaneLimits.RateRefusalMessage(admission.Rate), "rate_limit_error", "rate_limit_exceeded", RequestEvent.Outcomes.RateLimited);
+                return;
+            case AdmissionRefusal.Concurrency:
+                http.Response.Headers.RetryAfter = RetryAfterSeconds(admission.Lease.RetryAfter);
+                await RefuseAsync(http, record, family, 429, "Too many requests in flight for this tenant; retry after the time in Retry-After.", "rate_limit_error", "concurrency_limit_exceeded", RequestEvent.Outcomes.ConcurrencyLimited);
+                return;
+            case AdmissionRefusal.Budget:
+                await RefuseAsync(http, record, family, 429, "Token budget exhausted for this API key or tenant.", "insufficient_quota", "insufficient_quota", RequestEvent.Outcomes.BudgetExhausted);
+                return;
         }
 
-        limits.KeepAlive(parts.Leases, lease.Lease!);
-
-        BudgetReservation? reservation = null;
+        var lease = admission.Lease.Lease!;
+        limits.KeepAlive(parts.Leases, lease);
+        var reservation = admission.Budget?.Reservation;
         long actualTokens = 0;
         try
         {
-            // Budget: reserve a safe upper bound before the upstream is called; clamp max_tokens to what was granted.
-            var counters = limits.BudgetCounters(key.Id, key.TenantId, policy, time.GetUtcNow());
-            if (counters.Count > 0 && prepared is not null)
+            // Budget granted less than asked (clamped to what remains): clamp max_tokens to the grant.
+            if (reservation is not null && prepared is not null && reservation.Granted < prepared.ReservationTokens && route.Generates)
             {
-                var minimum = prepared.InputTokenEstimate + (route.Generates ? prepared.Parameters.CompletionsPerRequest : 0);
-                var result = await parts.Budget.ReserveAsync(counters, Math.Max(1, prepared.ReservationTokens), Math.Max(1, minimum),
-                    (counter, ct) => limits.SettledUsageAsync(counter, key.Id, key.TenantId, ct), http.RequestAborted);
-                DataPlaneLimits.WriteBudgetHeaders(http.Response.Headers, result.Remaining);
-                if (!result.Granted)
-                {
-                    await RefuseAsync(http, record, family, 429, "Token budget exhausted for this API key or tenant.", "insufficient_quota", "insufficient_quota", RequestEvent.Outcomes.BudgetExhausted);
-                    return;
-                }
-
-                reservation = result.Reservation!;
-                if (reservation.Granted < prepared.ReservationTokens && route.Generates)
-                {
-                    var perCompletion = (reservation.Granted - prepared.InputTokenEstimate) / prepared.Parameters.CompletionsPerRequest;
-                    prepared = ParameterPolicyEnforcer.Apply(prepared.Parameters, body, TierPolicy(policy, (int)Math.Clamp(perCompletion, 1, int.MaxValue)));
-                }
+                var perCompletion = (reservation.Granted - prepared.InputTokenEstimate) / prepared.Parameters.CompletionsPerRequest;
+                prepared = ParameterPolicyEnforcer.Apply(prepared.Parameters, body, TierPolicy(policy, (int)Math.Clamp(perCompletion, 1, int.MaxValue)));
             }
 
             record.MaxTokensEffective = prepared?.EffectiveMaxTokens;
@@ -277,12 +274,10 @@ internal sealed partial class InferenceHandler(
         }
         finally
         {
-            if (reservation is not null)
-            {
-                await parts.Budget.SettleAsync(reservation, actualTokens);
-            }
-
-            await limits.ReleaseAsync(parts.Leases, lease.Lease!);
+            // Settle and release are sent back to back on the pipelined connection: one round trip for both.
+            var settle = reservation is null ? Task.CompletedTask : parts.Budget.SettleAsync(reservation, actualTokens);
+            var release = limits.ReleaseAsync(parts.Leases, lease);
+            await Task.WhenAll(settle, release);
         }
     }
 
@@ -321,8 +316,9 @@ internal sealed partial class InferenceHandler(
         {
             error = await forwarder.SendAsync(http, upstream.BaseAddress.ToString(), upstream.Invoker,
                 new ForwarderRequestConfig { ActivityTimeout = options.Value.UpstreamTimeout }, transformer);
-            clientClosed = IsClientDisconnect(error) || http.RequestAborted.IsCancellationRequested;
-            if (!clientClosed)
+            clientClosed = IsClientDisconnect(error, stream) || (error == ForwarderError.None && http.RequestAborted.IsCancellationRequested);
+            // After a failure mid-body YARP has aborted the client connection: nothing more can be written to it.
+            if (!clientClosed && !http.RequestAborted.IsCancellationRequested)
             {
                 await stream.CompleteAsync(error == ForwarderError.None ? null : "The upstream failed while answering.", http.RequestAborted);
             }
@@ -411,13 +407,15 @@ internal sealed partial class InferenceHandler(
         record.CompletionTokens = completion;
         if (record.KeyId is not null && record.TenantId is not null)
         {
-            await usage.SettleAsync(new UsageRecord(record.RequestId, record.Ts.UtcDateTime, record.TenantId, record.KeyId, record.Endpoint, record.Model,
-                record.Outcome ?? (record.Status < 400 ? RequestEvent.Outcomes.Ok : RequestEvent.Outcomes.UpstreamError), prompt, completion), CancellationToken.None);
+            // Off the request path: a durable batch writer (journalled while Postgres is down) writes it.
+            usage.Enqueue(new UsageRecord(record.RequestId, record.Ts.UtcDateTime, record.TenantId, record.KeyId, record.Endpoint, record.Model,
+                record.Outcome ?? (record.Status < 400 ? RequestEvent.Outcomes.Ok : RequestEvent.Outcomes.UpstreamError), prompt, completion));
         }
 
         return prompt + completion;
     }
 
+    private Admission? _admission;
     private (Dictionary<string, System.Text.Json.JsonElement>? Tags, long Expires) _upstreamTags;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _reportedDigests = new(StringComparer.Ordinal);
 
@@ -469,8 +467,18 @@ internal sealed partial class InferenceHandler(
         record.FinishReason = "client_closed";
     }
 
-    private static bool IsClientDisconnect(ForwarderError error) => error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled
-        or ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient;
+    /// <summary>
+    /// True when YARP's error means the client went away: its request was cancelled (YARP reports RequestCanceled only
+    /// when the client's RequestAborted fired) or reading from / writing to the client failed. ResponseBodyCanceled is
+    /// also what YARP reports when the upstream stalled past <see cref="DataPlaneOptions.UpstreamTimeout"/> (its activity
+    /// timeout): that is an upstream failure, told apart by the upstream having been silent for (nearly) that long.
+    /// </summary>
+    private bool IsClientDisconnect(ForwarderError error, TransformingResponseStream stream) => error switch
+    {
+        ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyClient => true,
+        ForwarderError.ResponseBodyCanceled => Stopwatch.GetElapsedTime(stream.LastWriteTicks) < options.Value.UpstreamTimeout * 0.9,
+        _ => false,
+    };
 
     private static TierParameterPolicy TierPolicy(CallerPolicy policy, int grantCap) => policy.ParametersFor(grantCap);
 

@@ -41,6 +41,9 @@ internal sealed class TransformingResponseStream(Stream inner, InferenceRoute ro
     /// <summary>Timestamp (Stopwatch ticks) of the first byte written to the client, 0 if none.</summary>
     public long FirstByteTicks => _firstByteTicks;
 
+    /// <summary>Timestamp (Stopwatch ticks) of the last bytes received from the upstream (creation time before any).</summary>
+    public long LastWriteTicks { get; private set; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
     /// <summary>True when a document exceeded the bound and was cut off.</summary>
     public bool Oversized { get; private set; }
 
@@ -73,6 +76,7 @@ internal sealed class TransformingResponseStream(Stream inner, InferenceRoute ro
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        LastWriteTicks = System.Diagnostics.Stopwatch.GetTimestamp();
         switch (Mode)
         {
             case ResponseMode.Stream:

@@ -50,10 +50,19 @@ public sealed class RequestPathTests
 
         await using var db = new NpgsqlConnection(f.Gateway.DatabaseConnectionString);
         await db.OpenAsync();
-        await using var usage = new NpgsqlCommand("SELECT completion_tokens FROM gateway.usage WHERE key_id = @k", db);
-        usage.Parameters.AddWithValue("k", f.KeyId);
-        Assert.Equal(completion, (long)(await usage.ExecuteScalarAsync())!);
-        var deadline = DateTime.UtcNow.AddSeconds(20);
+        // Usage rows are written off the request path (batched): poll.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        object? settled = null;
+        while (settled is null && DateTime.UtcNow < deadline)
+        {
+            await using var usage = new NpgsqlCommand("SELECT completion_tokens FROM gateway.usage WHERE key_id = @k", db);
+            usage.Parameters.AddWithValue("k", f.KeyId);
+            settled = await usage.ExecuteScalarAsync();
+            await Task.Delay(settled is null ? 50 : 0);
+        }
+
+        Assert.Equal(completion, (long)settled!);
+        deadline = DateTime.UtcNow.AddSeconds(20);
         long records = 0;
         while (records == 0 && DateTime.UtcNow < deadline)
         {
