@@ -32,7 +32,9 @@ public static partial class MigrationRunner
         }
 
         migrations = [.. migrations.OrderBy(m => m.Id, StringComparer.Ordinal)];
-        await using var connection = new NpgsqlConnection(connectionString);
+        // One connection, once, at start-up: unpooled, so it does not stay open as an idle backend for the pool's idle
+        // lifetime (5 minutes by default) after the service started, and the session's advisory lock dies with it.
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         await connection.OpenAsync(cancellationToken);
 
         // Session-level advisory lock keyed by schema: replicas starting together serialise here.

@@ -207,7 +207,8 @@ public sealed class GuardsEndToEndTests(GuardsGateway shared) : IClassFixture<Gu
     /// <summary>The key's request records, waiting (records are batched off the hot path) until <paramref name="count"/> are there.</summary>
     private async Task<List<(string Outcome, string? GuardFlags)>> RecordsAsync(string keyId, int count)
     {
-        await using var db = new NpgsqlConnection(F.Gateway.DatabaseConnectionString);
+        // Unpooled: a pooled connection to a per-test database would stay open, idle, for minutes after the test.
+        await using var db = new NpgsqlConnection(F.Gateway.DatabaseConnectionString + ";Pooling=false");
         await db.OpenAsync();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
