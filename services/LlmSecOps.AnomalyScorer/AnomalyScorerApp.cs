@@ -5,6 +5,7 @@ using LlmSecOps.AnomalyScorer.Detection;
 using LlmSecOps.AnomalyScorer.Events;
 using LlmSecOps.AnomalyScorer.Management;
 using LlmSecOps.AnomalyScorer.Scoring;
+using LlmSecOps.AnomalyScorer.Snapshots;
 using LlmSecOps.ServiceDefaults;
 using LlmSecOps.ServiceDefaults.Listeners;
 using Microsoft.Extensions.Options;
@@ -54,6 +55,11 @@ public static class AnomalyScorerApp
         services.AddHostedService(sp => sp.GetRequiredService<DecisionDispatcher>());
         services.AddSingleton(sp => new Scorer(
             sp.GetRequiredService<IOptions<ScoringOptions>>().Value, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<DecisionDispatcher>()));
+        services.AddOptions<SnapshotOptions>().BindConfiguration(SnapshotOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SnapshotOptions>, SnapshotOptionsValidator>();
+        services.AddSingleton<SnapshotService>();
+        // before the consumer: baselines are restored before the first event is scored, and saved after it stopped
+        services.AddHostedService(sp => sp.GetRequiredService<SnapshotService>());
         services.AddSingleton<EventConsumer>();
         services.AddHostedService(sp => sp.GetRequiredService<EventConsumer>());
         return builder;

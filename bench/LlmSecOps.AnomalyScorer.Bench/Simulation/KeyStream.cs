@@ -19,6 +19,8 @@ public sealed class KeyStream
     private const long DayMs = 86_400_000;
 
     private readonly Random _rng;
+    private readonly int _seed;
+    private readonly int _index;
     private readonly Random _attackRng;
     private readonly long _endMs;
     private readonly long _dstShiftMs;
@@ -54,8 +56,10 @@ public sealed class KeyStream
     /// <summary>Creates key number <paramref name="index"/> of a run.</summary>
     public KeyStream(int seed, int index, long startMs, long endMs, long dstShiftMs, Scenario scenario, long injectAtMs)
     {
-        _rng = new Random(HashCode.Combine(seed, index, 17));
-        _attackRng = new Random(HashCode.Combine(seed, index, 91));
+        _seed = seed;
+        _index = index;
+        _rng = new Random(StableSeed(seed, index, 17));
+        _attackRng = new Random(StableSeed(seed, index, 91));
         KeyId = "k" + index.ToString("x6", System.Globalization.CultureInfo.InvariantCulture) + "s" + seed;
         TenantId = "t" + (index / 20).ToString(System.Globalization.CultureInfo.InvariantCulture);
         StartMs = startMs;
@@ -362,7 +366,7 @@ public sealed class KeyStream
         if (day != _vpnDay)
         {
             _vpnDay = day;
-            var dayRng = new Random(HashCode.Combine(KeyId, day));
+            var dayRng = new Random(StableSeed(_seed, _index, day));
             if (dayRng.NextDouble() < (_vpnDayProbability > 0 ? _vpnDayProbability : 0.5))
             {
                 var localStart = 8 + dayRng.Next(10);
@@ -418,7 +422,7 @@ public sealed class KeyStream
             return 1;
         }
 
-        var factor = _launchFactor ??= 5 + (25 * new Random(HashCode.Combine(KeyId, 3)).NextDouble());
+        var factor = _launchFactor ??= 5 + (25 * new Random(StableSeed(_seed, _index, 3)).NextDouble());
         if (t == long.MaxValue)
         {
             return factor;
@@ -455,6 +459,22 @@ public sealed class KeyStream
                 && (CountryCentroids.DistanceKm(c, _home) ?? 0) >= Math.Max(minKm, 600))
             .ToArray();
         return candidates[rng.Next(candidates.Length)];
+    }
+
+    /// <summary>
+    /// A seed that is the same in every process (generator v2). Version 1 used <see cref="HashCode.Combine{T1, T2}"/>,
+    /// which .NET randomises per process, so its "seeded" populations differed from run to run.
+    /// </summary>
+    private static int StableSeed(long a, long b, long c)
+    {
+        // SplitMix64 finaliser over the three values
+        var x = unchecked(((ulong)a * 0x9E3779B97F4A7C15UL) ^ ((ulong)b * 0xBF58476D1CE4E5B9UL) ^ ((ulong)c * 0x94D049BB133111EBUL));
+        x ^= x >> 30;
+        x = unchecked(x * 0xBF58476D1CE4E5B9UL);
+        x ^= x >> 27;
+        x = unchecked(x * 0x94D049BB133111EBUL);
+        x ^= x >> 31;
+        return (int)(x & 0x7FFF_FFFF);
     }
 
     private static ulong NewNetwork(Random rng) => 0x8000_0000_0000_0000UL | (uint)rng.Next(1 << 24);

@@ -7,7 +7,7 @@ namespace LlmSecOps.AnomalyScorer.Bench.Simulation;
 public static class TrafficModel
 {
     /// <summary>Bumped whenever the generator's behaviour changes.</summary>
-    public const string Version = "1";
+    public const string Version = "2";
 
     /// <summary>Run start: Monday 2026-01-05 00:00 UTC.</summary>
     public static readonly DateTimeOffset Epoch = new(2026, 1, 5, 0, 0, 0, TimeSpan.Zero);

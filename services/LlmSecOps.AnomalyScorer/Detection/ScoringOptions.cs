@@ -110,8 +110,15 @@ public sealed class ScoringOptions
     /// </summary>
     public int RhythmToleranceHours { get; set; } = 1;
 
-    /// <summary>Hard rule (concurrent use from a new country), slow variant: jumps within 24 hours. Default 10.</summary>
-    public int ConcurrentNewCountryJumpsPerDay { get; set; } = 10;
+    /// <summary>Hard rule (concurrent use from a new country), slow variant: jumps within
+    /// <see cref="ConcurrentNewCountryWindowHours"/>. Default 8 (an owner who moves — VPN session, failover — makes two
+    /// jumps per move; two parties sharing a key make them all day).</summary>
+    public int ConcurrentNewCountryJumpsPerDay { get; set; } = 8;
+
+    /// <summary>Hard rule (concurrent use from a new country), slow variant: a country counts as new for this many
+    /// hours after its first call (if it appeared once the key was three days old), and its jumps are counted over
+    /// the same window. Default 48.</summary>
+    public int ConcurrentNewCountryWindowHours { get; set; } = 48;
 
     /// <summary>Travel faster than this between two countries' centroids is impossible. Default 900 km/h.</summary>
     public double ImpossibleSpeedKmh { get; set; } = 900;
@@ -195,6 +202,7 @@ public sealed class ScoringOptionsValidator : IValidateOptions<ScoringOptions>
         Positive(nameof(options.ConcurrentNewCountryJumps), options.ConcurrentNewCountryJumps);
         Positive(nameof(options.ConcurrentNewCountryJumpsPerDay), options.ConcurrentNewCountryJumpsPerDay);
         Positive(nameof(options.OriginLearningEvents), options.OriginLearningEvents);
+        Positive(nameof(options.ConcurrentNewCountryWindowHours), options.ConcurrentNewCountryWindowHours);
         Probability(nameof(options.MaxTokensMinBaseShare), options.MaxTokensMinBaseShare);
         Probability(nameof(options.MaxTokensCapShare), options.MaxTokensCapShare);
         Positive(nameof(options.PriorWeight), options.PriorWeight);

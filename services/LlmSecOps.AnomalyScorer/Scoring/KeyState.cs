@@ -2,6 +2,7 @@ using LlmSecOps.AnomalyScorer.Detection;
 using LlmSecOps.AnomalyScorer.Detection.MaxTokens;
 using LlmSecOps.AnomalyScorer.Detection.Origin;
 using LlmSecOps.AnomalyScorer.Detection.Volume;
+using LlmSecOps.AnomalyScorer.Snapshots;
 
 namespace LlmSecOps.AnomalyScorer.Scoring;
 
@@ -83,11 +84,46 @@ public sealed class KeyState
     /// does not hide it).</summary>
     public DateTimeOffset? WarmUpFlagAt { get; internal set; }
 
+    /// <summary>Changed since the last snapshot.</summary>
+    internal bool Dirty;
+
     // per-day counters for the population features
     internal long Day = -1;
     internal DayCounters Today;
     internal DayCounters Yesterday;
     internal long YesterdayDay = -1;
+
+    internal void Save(BinaryWriter w)
+    {
+        w.Write(Events);
+        w.Write(LastEventMs);
+        w.Write(RevokeDecided);
+        w.WriteNullable(LastFlagAt);
+        w.WriteNullable(WarmUpFlagAt);
+        w.Write(Day);
+        w.Write(YesterdayDay);
+        Today.Save(w);
+        Yesterday.Save(w);
+        Volume.Save(w);
+        Origin.Save(w);
+        MaxTokens.Save(w);
+    }
+
+    internal void Load(BinaryReader r)
+    {
+        Events = r.ReadInt64();
+        LastEventMs = r.ReadInt64();
+        RevokeDecided = r.ReadBoolean();
+        LastFlagAt = r.ReadNullableTime();
+        WarmUpFlagAt = r.ReadNullableTime();
+        Day = r.ReadInt64();
+        YesterdayDay = r.ReadInt64();
+        Today = DayCounters.Load(r);
+        Yesterday = DayCounters.Load(r);
+        Volume.Load(r);
+        Origin.Load(r);
+        MaxTokens.Load(r);
+    }
 }
 
 /// <summary>One key-day of counters, for the isolation forest's feature vector.</summary>
@@ -102,6 +138,32 @@ internal struct DayCounters
     public int NewNetworks;
     public int CountriesMask;
     public int ModelsMask;
+
+    public readonly void Save(BinaryWriter w)
+    {
+        w.Write(Requests);
+        w.Write(Tokens);
+        w.Write(AtCap);
+        w.Write(Length);
+        w.Write(Refused);
+        w.Write(Errors);
+        w.Write(NewNetworks);
+        w.Write(CountriesMask);
+        w.Write(ModelsMask);
+    }
+
+    public static DayCounters Load(BinaryReader r) => new()
+    {
+        Requests = r.ReadInt32(),
+        Tokens = r.ReadInt64(),
+        AtCap = r.ReadInt32(),
+        Length = r.ReadInt32(),
+        Refused = r.ReadInt32(),
+        Errors = r.ReadInt32(),
+        NewNetworks = r.ReadInt32(),
+        CountriesMask = r.ReadInt32(),
+        ModelsMask = r.ReadInt32(),
+    };
 
     public readonly int Countries => System.Numerics.BitOperations.PopCount((uint)CountriesMask);
 

@@ -11,6 +11,13 @@ namespace LlmSecOps.AnomalyScorer.Scoring;
 /// <summary>Failed-authentication traffic for a claimed key id: reported, never acted on.</summary>
 public sealed record ClaimedKeyReport(string ClaimedKeyId, long Failures, DateTimeOffset LastSeen);
 
+/// <summary>One key's serialised state, for the periodic snapshot.</summary>
+public sealed record KeySnapshot(string KeyId, string TenantId, long LastEventMs, byte[] State)
+{
+    /// <summary>Version of the binary layout; a snapshot of another version is not restored.</summary>
+    public const byte FormatVersion = 1;
+}
+
 /// <summary>A key's current score, for the management endpoint.</summary>
 public sealed record KeyScoreView(
     string KeyId,
@@ -51,6 +58,7 @@ public sealed class Scorer
     private readonly Dictionary<string, (long Count, long LastMs)> _claimed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _modelBits = new(StringComparer.Ordinal);
     private readonly Queue<Decision> _recent = new();
+    private readonly List<KeyState> _dirty = [];
     private readonly HashSet<string> _allowedKeys;
     private readonly HashSet<string> _allowedTenants;
     private readonly Lock _lock = new();
@@ -197,6 +205,12 @@ public sealed class Scorer
         }
 
         ScoredEvents++;
+        if (!key.Dirty)
+        {
+            key.Dirty = true;
+            _dirty.Add(key);
+        }
+
         key.Events++;
         key.LastEventMs = e.TimestampMs;
 
@@ -296,6 +310,142 @@ public sealed class Scorer
         {
             key.LastFlagAt = now;
             Decide(key, DecisionAction.Flag, now, null);
+        }
+    }
+
+    /// <summary>
+    /// Serialises up to <paramref name="max"/> keys changed since they were last captured (and marks them clean), for
+    /// the periodic snapshot. Holds the scoring lock only while it serialises this batch.
+    /// </summary>
+    public IReadOnlyList<KeySnapshot> CaptureChangedKeys(int max)
+    {
+        lock (_lock)
+        {
+            var n = Math.Min(max, _dirty.Count);
+            var batch = new List<KeySnapshot>(n);
+            var start = _dirty.Count - n;
+            for (var i = start; i < _dirty.Count; i++)
+            {
+                var k = _dirty[i];
+                k.Dirty = false;
+                using var buffer = new MemoryStream(2048);
+                using (var w = new BinaryWriter(buffer))
+                {
+                    w.Write(KeySnapshot.FormatVersion);
+                    k.Save(w);
+                }
+
+                batch.Add(new KeySnapshot(k.KeyId, k.TenantId, k.LastEventMs, buffer.ToArray()));
+            }
+
+            _dirty.RemoveRange(start, n);
+            return batch;
+        }
+    }
+
+    /// <summary>Keys changed since they were last captured.</summary>
+    public int ChangedKeys
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _dirty.Count;
+            }
+        }
+    }
+
+    /// <summary>Serialises the population state: priors, warm-up, learned tenant caps, the refresh day.</summary>
+    public byte[] CapturePopulation()
+    {
+        lock (_lock)
+        {
+            using var buffer = new MemoryStream(1024);
+            using (var w = new BinaryWriter(buffer))
+            {
+                w.Write(KeySnapshot.FormatVersion);
+                foreach (var prior in (ReadOnlySpan<CountPrior>)[VolumePriors.PerMinute, VolumePriors.LogTokensPerMinute, VolumePriors.PerHour])
+                {
+                    w.Write(prior.Median);
+                    w.Write(prior.Scale);
+                }
+
+                foreach (var v in (ReadOnlySpan<double>)[OriginPriors.NewCountryPerKeyDay, OriginPriors.ImpossibleTravelPerHour,
+                    OriginPriors.NewNetworksPerHour, OriginPriors.MultiCountryHourShare, MaxTokensPriors.AtCapShare, MaxTokensPriors.LengthShare])
+                {
+                    w.Write(v);
+                }
+
+                w.Write(PopulationWarm);
+                w.Write(_populationDay);
+                w.Write(_firstEventAt is { } f ? f.ToUnixTimeMilliseconds() : long.MinValue);
+                w.Write(_tenantMaxTokens.Count);
+                foreach (var (tenant, cap) in _tenantMaxTokens)
+                {
+                    w.Write(tenant);
+                    w.Write(cap);
+                }
+            }
+
+            return buffer.ToArray();
+        }
+    }
+
+    /// <summary>Restores the population state captured by <see cref="CapturePopulation"/>.</summary>
+    /// <exception cref="InvalidDataException">The snapshot is of another format or corrupt.</exception>
+    public void RestorePopulation(byte[] state)
+    {
+        using var r = new BinaryReader(new MemoryStream(state, writable: false));
+        if (r.ReadByte() != KeySnapshot.FormatVersion)
+        {
+            throw new InvalidDataException("The population snapshot has another format version.");
+        }
+
+        lock (_lock)
+        {
+            VolumePriors.PerMinute = new CountPrior(r.ReadDouble(), r.ReadDouble());
+            VolumePriors.LogTokensPerMinute = new CountPrior(r.ReadDouble(), r.ReadDouble());
+            VolumePriors.PerHour = new CountPrior(r.ReadDouble(), r.ReadDouble());
+            OriginPriors.NewCountryPerKeyDay = r.ReadDouble();
+            OriginPriors.ImpossibleTravelPerHour = r.ReadDouble();
+            OriginPriors.NewNetworksPerHour = r.ReadDouble();
+            OriginPriors.MultiCountryHourShare = r.ReadDouble();
+            MaxTokensPriors.AtCapShare = r.ReadDouble();
+            MaxTokensPriors.LengthShare = r.ReadDouble();
+            PopulationWarm = r.ReadBoolean();
+            _populationDay = r.ReadInt64();
+            var first = r.ReadInt64();
+            _firstEventAt = first == long.MinValue ? null : DateTimeOffset.FromUnixTimeMilliseconds(first);
+            for (var n = Snapshots.StateCodec.ReadCount(r); n > 0; n--)
+            {
+                _tenantMaxTokens[r.ReadString()] = r.ReadInt32();
+            }
+        }
+    }
+
+    /// <summary>Restores one key captured by <see cref="CaptureChangedKeys"/> (replacing what is in memory for it).</summary>
+    /// <exception cref="InvalidDataException">The snapshot is of another format or corrupt.</exception>
+    public void RestoreKey(string keyId, string tenantId, byte[] state)
+    {
+        using var r = new BinaryReader(new MemoryStream(state, writable: false));
+        if (r.ReadByte() != KeySnapshot.FormatVersion)
+        {
+            throw new InvalidDataException($"The snapshot of key {keyId} has another format version.");
+        }
+
+        var key = new KeyState(keyId, tenantId, _options);
+        try
+        {
+            key.Load(r);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"The snapshot of key {keyId} is truncated.", e);
+        }
+
+        lock (_lock)
+        {
+            _keys[keyId] = key;
         }
     }
 

@@ -77,4 +77,11 @@ public sealed class KernelDensityPValue
 
         _buffer.AddLast(rawScore);
     }
+
+    /// <summary>Empties the window (snapshot restore).</summary>
+    public void Clear()
+    {
+        _buffer.Clear();
+        _sumSquaredDist = 0;
+    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LlmSecOps.AnomalyScorer.Detection.Statistics;
+using LlmSecOps.AnomalyScorer.Snapshots;
 
 namespace LlmSecOps.AnomalyScorer.Detection.MaxTokens;
 
@@ -110,5 +111,29 @@ public sealed class MaxTokensDetector
             : string.Create(CultureInfo.InvariantCulture,
                 $"completions cut by max_tokens in {_windowLength} of the last {n} calls vs a usual {p0Len:P1} (binomial p={p:G2})");
         return new DetectorSignal(DetectorFamily.MaxTokens, p, reason);
+    }
+
+    internal void Save(BinaryWriter w)
+    {
+        w.Write(_window);
+        w.Write(_windowAtCap);
+        w.Write(_windowLength);
+        w.Write(_historyCalls);
+        w.Write(_historyAtCap);
+        w.Write(_historyLength);
+        w.Write(_episodeStartMs);
+        w.Write(_lastAlertMs);
+    }
+
+    internal void Load(BinaryReader r)
+    {
+        r.Read(_window);
+        _windowAtCap = r.ReadInt32();
+        _windowLength = r.ReadInt32();
+        _historyCalls = r.ReadDouble();
+        _historyAtCap = r.ReadDouble();
+        _historyLength = r.ReadDouble();
+        _episodeStartMs = r.ReadInt64();
+        _lastAlertMs = r.ReadInt64();
     }
 }

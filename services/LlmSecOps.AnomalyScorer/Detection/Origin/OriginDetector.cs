@@ -1,6 +1,7 @@
 using System.Globalization;
 using LlmSecOps.AnomalyScorer.Detection.Statistics;
 using LlmSecOps.AnomalyScorer.Geography;
+using LlmSecOps.AnomalyScorer.Snapshots;
 
 namespace LlmSecOps.AnomalyScorer.Detection.Origin;
 
@@ -127,9 +128,11 @@ public sealed class OriginDetector
         RollHour(timestampMs, options);
         RollDay(timestampMs);
         _events += suspicious ? 0 : 1;
-        if (suspicious && _learningEndMs < 0)
+        if (suspicious && (_learningEndMs < 0 || timestampMs - _learningEndMs <= 10 * 60_000))
         {
-            // A burst during the learning period: what arrived with it in the last ten minutes is not "home".
+            // A burst during the learning period (or one whose first calls ended it: the learning period also ends
+            // after OriginLearningEvents calls, and a burst makes those in seconds): what arrived with it in the last
+            // ten minutes is not "home".
             foreach (var c in _countries)
             {
                 if (c.FirstSeenMs > _firstSeenMs && timestampMs - c.FirstSeenMs <= 10 * 60_000)
@@ -185,7 +188,7 @@ public sealed class OriginDetector
                 {
                     _recentImpossible.AddLast(timestampMs);
                     _hourImpossible++;
-                    if (IsRecentNewCountry(_lastCountry, timestampMs) || IsRecentNewCountry(country, timestampMs))
+                    if (IsRecentNewCountry(_lastCountry, timestampMs, options) || IsRecentNewCountry(country, timestampMs, options))
                     {
                         _recentNewCountryJumps.AddLast(timestampMs);
                     }
@@ -336,15 +339,19 @@ public sealed class OriginDetector
                 $"concurrent use from a new country: {jumps} impossible-travel jumps within an hour between {_lastCountry} and the key's other countries");
         }
 
-        var daily = CountSince(_recentNewCountryJumps, nowMs - DayMs);
-        return daily >= options.ConcurrentNewCountryJumpsPerDay
+        var window = options.ConcurrentNewCountryWindowHours;
+        var slow = CountSince(_recentNewCountryJumps, nowMs - (window * HourMs));
+        return slow >= options.ConcurrentNewCountryJumpsPerDay
             ? string.Create(CultureInfo.InvariantCulture,
-                $"concurrent use from a new country: {daily} impossible-travel jumps within a day between {_lastCountry} and the key's other countries")
+                $"concurrent use from a new country: {slow} impossible-travel jumps within {window} h between {_lastCountry} and the key's other countries")
             : null;
     }
 
-    private bool IsRecentNewCountry(string country, long nowMs) =>
-        _learningEndMs >= 0 && Find(country) is { } c && c.FirstSeenMs >= _learningEndMs && nowMs - c.FirstSeenMs <= DayMs;
+    // A country first used in the key's first three days may be one of its own regions showing up late (a multi-region
+    // deployment's smaller region); only a country that appears once the key is established counts as new here.
+    private bool IsRecentNewCountry(string country, long nowMs, ScoringOptions options) =>
+        _learningEndMs >= 0 && Find(country) is { } c && c.FirstSeenMs >= _learningEndMs && c.FirstSeenMs - _firstSeenMs >= 3 * DayMs
+        && nowMs - c.FirstSeenMs <= options.ConcurrentNewCountryWindowHours * HourMs;
 
     private static int CountSince(RingBuffer<long> buffer, long sinceMs)
     {
@@ -421,6 +428,104 @@ public sealed class OriginDetector
 
         _day = day;
         _dayHadNewCountry = false;
+    }
+
+    internal void Save(BinaryWriter w)
+    {
+        w.Write(_countries.Count);
+        foreach (var c in _countries)
+        {
+            w.Write(c.Code);
+            w.Write(c.FirstSeenMs);
+            w.Write(c.LastSeenMs);
+            w.Write(c.LastDay);
+            w.Write(c.Days);
+            w.Write(c.Events);
+            w.Write(c.Suspicious);
+        }
+
+        w.Write(_networkFirstSeen.Count);
+        foreach (var (network, first) in _networkFirstSeen)
+        {
+            w.Write(network);
+            w.Write(first);
+            w.Write(_suspiciousNetworks.Contains(network));
+        }
+
+        w.Write(_recentImpossible);
+        w.Write(_recentNewCountryJumps);
+        w.Write(_recentNewNetworks);
+        _countryNovelty.Save(w);
+        _networkNovelty.Save(w);
+        w.Write(_lastCountry);
+        foreach (var v in (ReadOnlySpan<long>)[_lastCountryMs, _day, _hour, _firstSeenMs, _learningEndMs, _events, _episodeStartMs, _lastAlertMs])
+        {
+            w.Write(v);
+        }
+
+        foreach (var v in (ReadOnlySpan<int>)[_hourImpossible, _hourNewNetworks, _activeDays, _newCountryDays, _activeHours, _impossibleHistory, _newNetworkHistory, _multiCountryHours])
+        {
+            w.Write(v);
+        }
+
+        w.Write(_dayHadNewCountry);
+        w.Write(_hourAlerted);
+    }
+
+    internal void Load(BinaryReader r)
+    {
+        _countries.Clear();
+        for (var n = StateCodec.ReadCount(r); n > 0; n--)
+        {
+            var c = new CountryStat(r.ReadString(), r.ReadInt64())
+            {
+                LastSeenMs = r.ReadInt64(),
+                LastDay = r.ReadInt64(),
+                Days = r.ReadInt32(),
+                Events = r.ReadInt64(),
+                Suspicious = r.ReadBoolean(),
+            };
+            _countries.Add(c);
+        }
+
+        _networks.Clear();
+        _networkFirstSeen.Clear();
+        _suspiciousNetworks.Clear();
+        for (var n = StateCodec.ReadCount(r); n > 0; n--)
+        {
+            var network = r.ReadUInt64();
+            _networks.Add(network);
+            _networkFirstSeen[network] = r.ReadInt64();
+            if (r.ReadBoolean())
+            {
+                _suspiciousNetworks.Add(network);
+            }
+        }
+
+        r.Read(_recentImpossible);
+        r.Read(_recentNewCountryJumps);
+        r.Read(_recentNewNetworks);
+        _countryNovelty.Load(r);
+        _networkNovelty.Load(r);
+        _lastCountry = r.ReadString();
+        _lastCountryMs = r.ReadInt64();
+        _day = r.ReadInt64();
+        _hour = r.ReadInt64();
+        _firstSeenMs = r.ReadInt64();
+        _learningEndMs = r.ReadInt64();
+        _events = r.ReadInt64();
+        _episodeStartMs = r.ReadInt64();
+        _lastAlertMs = r.ReadInt64();
+        _hourImpossible = r.ReadInt32();
+        _hourNewNetworks = r.ReadInt32();
+        _activeDays = r.ReadInt32();
+        _newCountryDays = r.ReadInt32();
+        _activeHours = r.ReadInt32();
+        _impossibleHistory = r.ReadInt32();
+        _newNetworkHistory = r.ReadInt32();
+        _multiCountryHours = r.ReadInt32();
+        _dayHadNewCountry = r.ReadBoolean();
+        _hourAlerted = r.ReadBoolean();
     }
 
     private sealed class CountryStat(string code, long firstSeenMs)

@@ -1,3 +1,5 @@
+using LlmSecOps.AnomalyScorer.Snapshots;
+
 namespace LlmSecOps.AnomalyScorer.Detection.Statistics;
 
 /// <summary>
@@ -46,5 +48,21 @@ public sealed class NoveltyShare(int size)
         }
 
         return p;
+    }
+
+    internal void Save(BinaryWriter w)
+    {
+        w.Write(_window);
+        w.Write(_historyCalls);
+        w.Write(_historyNovel);
+        w.Write(Novel);
+    }
+
+    internal void Load(BinaryReader r)
+    {
+        r.Read(_window);
+        _historyCalls = r.ReadDouble();
+        _historyNovel = r.ReadDouble();
+        Novel = r.ReadInt32();
     }
 }

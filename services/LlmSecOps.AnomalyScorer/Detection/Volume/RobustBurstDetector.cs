@@ -1,5 +1,6 @@
 using LlmSecOps.AnomalyScorer.Detection.Iid;
 using LlmSecOps.AnomalyScorer.Detection.Statistics;
+using LlmSecOps.AnomalyScorer.Snapshots;
 
 namespace LlmSecOps.AnomalyScorer.Detection.Volume;
 
@@ -103,6 +104,26 @@ public sealed class RobustBurstDetector
         _history.AddLast(value);
         _kernel?.Add((float)value);
         _sinceRecompute++;
+    }
+
+    internal void Save(BinaryWriter w)
+    {
+        var values = ToArray();
+        w.Write(values.Length);
+        foreach (var v in values)
+        {
+            w.Write(v);
+        }
+    }
+
+    internal void Load(BinaryReader r)
+    {
+        _history.Clear();
+        _kernel?.Clear();
+        for (var n = StateCodec.ReadCount(r); n > 0; n--)
+        {
+            Learn(r.ReadDouble());
+        }
     }
 
     /// <summary>The learned values, oldest first (for snapshots).</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using LlmSecOps.AnomalyScorer.Detection.Iid;
 using LlmSecOps.AnomalyScorer.Detection.Statistics;
+using LlmSecOps.AnomalyScorer.Snapshots;
 
 namespace LlmSecOps.AnomalyScorer.Detection.Volume;
 
@@ -265,5 +266,49 @@ public sealed class VolumeDetector
         _hourCount = 0;
         _hourAlerted = false;
         return p;
+    }
+
+    internal void Save(BinaryWriter w)
+    {
+        _perMinute.Save(w);
+        _tokensPerMinute.Save(w);
+        _perHour.Save(w);
+        w.Write(_logUpdates);
+        w.Write(_weekOfHours);
+        w.Write(_hourOfDayLastUsed);
+        _offHours.Save(w);
+        foreach (var v in (ReadOnlySpan<long>)[_firstDay, _firstHour, _minute, _minuteTokens, _hour, _episodeStartMs, _lastAlertMs])
+        {
+            w.Write(v);
+        }
+
+        w.Write(_minuteCount);
+        w.Write(_hourCount);
+        w.Write(_minuteAlerted);
+        w.Write(_hourAlerted);
+        w.Write(_logMartingale);
+    }
+
+    internal void Load(BinaryReader r)
+    {
+        _perMinute.Load(r);
+        _tokensPerMinute.Load(r);
+        _perHour.Load(r);
+        r.Read(_logUpdates);
+        r.Read(_weekOfHours);
+        r.Read(_hourOfDayLastUsed);
+        _offHours.Load(r);
+        _firstDay = r.ReadInt64();
+        _firstHour = r.ReadInt64();
+        _minute = r.ReadInt64();
+        _minuteTokens = r.ReadInt64();
+        _hour = r.ReadInt64();
+        _episodeStartMs = r.ReadInt64();
+        _lastAlertMs = r.ReadInt64();
+        _minuteCount = r.ReadInt32();
+        _hourCount = r.ReadInt32();
+        _minuteAlerted = r.ReadBoolean();
+        _hourAlerted = r.ReadBoolean();
+        _logMartingale = r.ReadDouble();
     }
 }
