@@ -44,7 +44,10 @@ public static class ControlPlaneExtensions
                 ["No Postgres connection string: set ConnectionStrings__llmsecops (e.g. 'Host=127.0.0.1;Port=5432;Database=llmsecops;Username=llmsecops;Password=...')."]);
         }
 
-        services.AddSingleton(new GatewayDatabase(connectionString));
+        // Registered through a factory so the container disposes it (and its connection pool) with the host: an instance
+        // registration is never disposed, and its idle connections stayed open for minutes after the host stopped.
+        var database = new GatewayDatabase(connectionString);
+        services.AddSingleton(_ => database);
         services.AddHostedService<DatabaseMigrator>();
 
         services.AddSingleton<KeyHasher>();
