@@ -1,6 +1,7 @@
 using LlmSecOps.AnomalyScorer.Decisions;
 using LlmSecOps.AnomalyScorer.Events;
 using LlmSecOps.AnomalyScorer.Scoring;
+using LlmSecOps.AnomalyScorer.Snapshots;
 using LlmSecOps.ServiceDefaults.Listeners;
 
 namespace LlmSecOps.AnomalyScorer.Management;
@@ -45,9 +46,14 @@ public static class ManagementEndpoints
                 : Results.Ok(scorer.ClaimedKeys(n));
         });
 
-        group.MapGet("/status", (Scorer scorer, EventConsumer consumer, DecisionDispatcher dispatcher) => Results.Ok(new
+        group.MapGet("/status", (Scorer scorer, EventConsumer consumer, DecisionDispatcher dispatcher, SnapshotService snapshots) => Results.Ok(new
         {
             keys = scorer.KeyCount,
+            populationWarm = scorer.PopulationWarm,
+            restoredKeys = snapshots.RestoredKeys,
+            snapshotKeysSaved = snapshots.SavedKeys,
+            lastSnapshotAt = snapshots.LastSnapshotAt,
+            keysChangedSinceSnapshot = scorer.ChangedKeys,
             scoredEvents = scorer.ScoredEvents,
             unauthenticatedEvents = scorer.UnauthenticatedEvents,
             consumerConnected = consumer.Connected,

@@ -4,9 +4,9 @@ namespace LlmSecOps.AnomalyScorer.Tests.Benchmark;
 
 /// <summary>
 /// A small version of the benchmark (docs/benchmarks/anomaly-scorer.md) on a held-out seed: 1,500 keys for 21 days.
-/// It asserts the targets where the scorer meets them and, for the scenarios where it does not yet
-/// (geography shift, leaked burst on a brand-new key), the floor measured on the full held-out run, so a regression
-/// shows. The full report states both.
+/// It asserts the targets where the scorer meets them and, elsewhere, a floor one key under what this seed
+/// measured with generator v2 (geography shift 10/12, leaked burst on a new key 11/12), so a regression shows. The
+/// generator is deterministic across processes since v2, so these figures do not drift from run to run.
 /// </summary>
 public sealed class SmallReplayTests
 {
@@ -33,8 +33,8 @@ public sealed class SmallReplayTests
     [InlineData(Scenario.LowAndSlow, 0.80)]
     [InlineData(Scenario.MaxTokensMaxing, 0.80)]
     [InlineData(Scenario.KeySharing, 0.95)]
-    [InlineData(Scenario.GeoShift, 0.50)]
-    [InlineData(Scenario.LeakedBurstNewKey, 0.60)]
+    [InlineData(Scenario.GeoShift, 0.75)]
+    [InlineData(Scenario.LeakedBurstNewKey, 0.80)]
     public void EachAttackScenarioIsRevokedAtLeastAsOftenAsMeasured(Scenario scenario, double floor)
     {
         var attacks = Result.Value.Attacks.Where(a => a.Scenario == scenario).ToList();

@@ -114,6 +114,10 @@ public sealed class GatewayEndToEndTests
         Assert.Contains(decisions.EnumerateArray(), d => d.GetProperty("keyId").GetString() == keyId && d.GetProperty("action").GetString() == "Revoke");
         Assert.True(await WaitForAsync(async () => (await management.GetFromJsonAsync<JsonElement>("/scorer/claimed")).EnumerateArray()
             .Any(c => c.GetProperty("claimedKeyId").GetString() == keyId), TimeSpan.FromSeconds(30)));
+        // one key cannot teach population priors: the revocation rested on the key's own week of history
+        var status = await management.GetFromJsonAsync<JsonElement>("/scorer/status");
+        Assert.False(status.GetProperty("populationWarm").GetBoolean());
+        Assert.True(status.GetProperty("scoredEvents").GetInt64() >= baseline);
         Assert.Equal(HttpStatusCode.BadRequest, (await management.GetAsync("/scorer/keys/bad%20id")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await management.GetAsync("/scorer/keys/unknown")).StatusCode);
     }
