@@ -45,7 +45,7 @@ public sealed class RedisStreamSinkOutageTests(ITestOutputHelper output) : IDisp
 
         // appendfsync always: an XADD Redis acknowledged before the kill is still there after the restart.
         await using var server = await RedisServerProcess.StartAsync(new RedisServerOptions { AppendOnly = true });
-        await using var redis = await RedisConnection.ConnectAsync(server.ConnectionString + ",connectTimeout=1000,syncTimeout=2000");
+        await using var redis = await RedisConnection.ConnectAsync(server.ConnectionString + ",connectTimeout=5000,syncTimeout=2000");
         var sink = new RedisStreamSink(redis, Stream);
         using var journal = RecordJournal.Open(new JournalOptions { Directory = _directory, SegmentBytes = 64 * 1024, MaxRecordBytes = 1024, MaxTotalBytes = 64L << 20 });
         var writer = new DurableBatchWriter<TestRecord>(

@@ -198,7 +198,7 @@ public sealed class ResilienceTests
     public async Task AnIdleSubscriberNoticesAHungServerThroughKeepAlivePingsAndComesBack()
     {
         await using var server = await RedisServerProcess.StartAsync();
-        var options = RedisOptions.Parse(server.ConnectionString + ",keepAlive=1,syncTimeout=500,connectTimeout=500");
+        var options = RedisOptions.Parse(server.ConnectionString + ",keepAlive=1,syncTimeout=500,connectTimeout=3000");
         options.ReconnectMaxDelay = TimeSpan.FromMilliseconds(300);
         await using var redis = await RedisConnection.ConnectAsync(options);
         var lost = new TaskCompletionSource<RedisConnectionEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
