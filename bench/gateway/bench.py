@@ -176,7 +176,11 @@ class Bench:
         port = free_port()
         process = self.start("simulator", ["dotnet", str(self.dll("tests/LlmSecOps.Simulator", "LlmSecOps.Simulator")),
                                            "--urls", f"http://127.0.0.1:{port}", "--Simulator:RequestLogCapacity=0"],
-                             env={"Logging__LogLevel__Default": "Warning", "DOTNET_TieredPGO": "1"})
+                             # The simulator stands in for a model server that would not share these cores: workstation GC
+                             # and no thread-pool spinning, so its idle spinning between requests is not charged to
+                             # whichever peer sends requests with gaps (the same settings for every peer).
+                             env={"Logging__LogLevel__Default": "Warning", "DOTNET_TieredPGO": "1", "DOTNET_gcServer": "0",
+                                  "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit": "0"})
         base = f"http://127.0.0.1:{port}"
         if not wait_http(f"{base}/api/version", 90, process):
             raise SystemExit("the simulator did not start:\n" + self.tail("simulator"))
@@ -342,11 +346,29 @@ class Bench:
                "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in peer.headers.items())}
         argv = self.pinned(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                             "-s", str(HERE / "wrk-post.lua"), peer.url], self.client_cpu)
+        groups = self.server_side(peer)
+        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
         result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 60)
+        after = {name: cpu_seconds(pids) for name, pids in groups.items()}
         line = next((l for l in result.stdout.splitlines() if l.startswith("WRKJSON ")), None)
         if line is None:
             raise RuntimeError(f"wrk against {peer.name} printed no result: {result.stdout[-500:]} {result.stderr[-500:]}")
-        return json.loads(line[len("WRKJSON "):])
+        out = json.loads(line[len("WRKJSON "):])
+        # CPU time per request of each server-side process group (user + system, from /proc): unlike req/s it hardly
+        # depends on what else the machine is doing, so it is the figure to compare on a busy machine.
+        n = max(1, out["requests"])
+        out["cpu_us"] = {name: (after[name] - before[name]) * 1e6 / n for name in groups}
+        return out
+
+    def server_side(self, peer: Peer) -> dict[str, set[int]]:
+        """The processes serving a peer's requests: the proxy (with its helpers) and the simulator behind it."""
+        by_name = {name: process.pid for name, process in self.processes}
+        names = {"direct": [], "nginx": ["nginx"], "portkey": ["portkey"], "gateway": ["gateway", "redis"]}[peer.name]
+        groups = {name: process_tree(by_name[name]) for name in names if name in by_name}
+        if peer.name == "gateway" and self.pg_data is not None and (self.pg_data / "postmaster.pid").exists():
+            groups["postgres"] = process_tree(int((self.pg_data / "postmaster.pid").read_text().split()[0]))
+        groups["simulator"] = process_tree(by_name["simulator"])
+        return groups
 
     def probe(self, peer: Peer, seconds: float, stream: bool, warmup: float = 0.5) -> dict:
         argv = ["dotnet", str(self.dll("bench/LlmSecOps.Gateway.Bench", "LlmSecOps.Gateway.Bench")),
@@ -467,6 +489,38 @@ class Bench:
                 "cpu": cpu, "kernel": platform.release()}
 
 
+def process_tree(pid: int) -> set[int]:
+    """pid and its descendants (nginx workers, PostgreSQL backends)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    tree = {pid}
+    grew = True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    return tree
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds used so far by pids (processes that ended since are not counted)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -506,6 +560,21 @@ class Report:
             if non2xx:
                 notes.append(f"- {name}: {non2xx:,} non-2xx responses during the throughput runs (counted in its req/s).")
         return notes
+
+    def cpu_rows(self) -> list[list[str]]:
+        rows = []
+        for name in self.names:
+            per_round = [r[name]["tput"].get("cpu_us", {}) for r in self.rounds]
+            if not all(per_round):
+                continue
+            parts = sorted(k for k in per_round[0] if k != "simulator")
+            proxy = median([sum(c[k] for k in parts) for c in per_round]) if parts else 0.0
+            sim = median([c["simulator"] for c in per_round])
+            detail = ", ".join(f"{k} {median([c[k] for c in per_round]):.0f}" for k in parts) or "-"
+            rows.append([name, "-" if not parts else f"{proxy:.0f}", detail, f"{sim:.0f}", f"{proxy + sim:.0f}"])
+        return rows
+
+    CPU_HEADER = ["peer", "proxy side CPU us/req", "of which", "simulator CPU us/req", "server side total us/req"]
 
     def rows(self) -> list[list[str]]:
         rows = []
@@ -576,6 +645,11 @@ class Report:
         widths = [max(len(h), *(len(r[i]) for r in self.rows())) for i, h in enumerate(self.header())]
         lines = ["  ".join(h.rjust(w) for h, w in zip(self.header(), widths))]
         lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in self.rows()]
+        cpu = self.cpu_rows()
+        if cpu:
+            cw = [max(len(h), *(len(r[i]) for r in cpu)) for i, h in enumerate(self.CPU_HEADER)]
+            lines += ["", "  ".join(h.rjust(w) for h, w in zip(self.CPU_HEADER, cw))]
+            lines += ["  ".join(c.rjust(w) for c, w in zip(row, cw)) for row in cpu]
         lines += ["", *self.ratios(), "", *self.error_notes(), self.b.gateway_status, *self.b.gateway_evidence, *self.targets(),
                   f"load average before {self.load_before}, after {self.load_after}; nproc {os.cpu_count()}"]
         return "\n".join(lines)
@@ -624,6 +698,12 @@ Generated by `bench/gateway/bench.py`; not a CI gate, never asserted in tests.
 
 {chr(10).join(self.error_notes()) or "No errors: every response was HTTP 200 and every stream ended with `data: [DONE]` and no error frame."}
 
+CPU time per request during the throughput runs (user + system from /proc, median over rounds; the proxy side of
+the gateway is the gateway process plus the Redis and PostgreSQL it uses). Unlike req/s this hardly depends on what
+else the machine was doing, so it is the figure to compare when the machine was busy:
+
+{self.table(self.CPU_HEADER, self.cpu_rows())}
+
 Throughput ratios (median of per-round ratios):
 
 {chr(10).join("- " + line for line in self.ratios())}
@@ -646,7 +726,10 @@ Throughput ratios (median of per-round ratios):
 ### Method
 
 - One simulator (`tests/LlmSecOps.Simulator`, Release, `--Simulator:RequestLogCapacity=0`, no delay and unlimited
-  tokens/s for the non-streaming runs) is the upstream of every peer; `direct` calls it without a proxy.
+  tokens/s for the non-streaming runs, workstation GC and no thread-pool spinning: it stands in for a model server that
+  would not share these cores) is the upstream of every peer; `direct` calls it without a proxy.
+- The gateway runs with its shipped runtime settings (workstation GC, no thread-pool spinning: see
+  `services/LlmSecOps.Gateway/LlmSecOps.Gateway.csproj`).
 - nginx: `bench/gateway/nginx.conf.template` (`worker_processes 1`, `keepalive 32` upstream, HTTP/1.1 to the
   upstream, `proxy_buffering off`, `proxy_request_buffering off`, access log off).
 - Portkey: `bench/gateway/portkey` (lockfile committed; `@hono/node-server` pinned to 1.13.8 through npm `overrides`

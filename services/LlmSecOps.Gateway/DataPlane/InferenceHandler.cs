@@ -482,6 +482,11 @@ internal sealed partial class InferenceHandler(
 
     private static TierParameterPolicy TierPolicy(CallerPolicy policy, int grantCap) => policy.ParametersFor(grantCap);
 
+    /// <summary>
+    /// Reads the whole body, at most <paramref name="max"/> bytes (null when larger), into a pooled buffer that goes back
+    /// to the pool when the response is over (nothing of the request outlives it: the body is forwarded, parsed and
+    /// guarded within the request).
+    /// </summary>
     private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext http, int max)
     {
         if (http.Request.ContentLength > max)
@@ -489,20 +494,43 @@ internal sealed partial class InferenceHandler(
             return null;
         }
 
-        var buffer = new MemoryStream(http.Request.ContentLength is { } length ? (int)length : 4096);
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await http.Request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+        var buffer = new PooledBody(http.Request.ContentLength is { } length ? (int)Math.Min(length + 1, max + 1L) : 4096);
+        http.Response.RegisterForDispose(buffer);
+        var filled = 0;
+        while (true)
         {
-            if (buffer.Length + read > max)
+            if (filled == buffer.Array.Length)
+            {
+                buffer.Grow(Math.Min((long)buffer.Array.Length * 2, max + 1L));
+            }
+
+            var read = await http.Request.Body.ReadAsync(buffer.Array.AsMemory(filled), http.RequestAborted);
+            if (read == 0)
+            {
+                return buffer.Array.AsMemory(0, filled);
+            }
+
+            filled += read;
+            if (filled > max)
             {
                 return null;
             }
+        }
+    }
 
-            buffer.Write(chunk, 0, read);
+    private sealed class PooledBody(int size) : IDisposable
+    {
+        public byte[] Array { get; private set; } = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(size, 16));
+
+        public void Grow(long size)
+        {
+            var larger = System.Buffers.ArrayPool<byte>.Shared.Rent((int)size);
+            Array.CopyTo(larger, 0);
+            System.Buffers.ArrayPool<byte>.Shared.Return(Array);
+            Array = larger;
         }
 
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        public void Dispose() => System.Buffers.ArrayPool<byte>.Shared.Return(Array);
     }
 
     private static ApiFamily FamilyOf(HttpContext http) =>
