@@ -226,6 +226,24 @@ public sealed class TierPolicyTests(SharedGateway shared) : IClassFixture<Shared
     }
 
     [Fact]
+    public async Task UnderRejectARequestWithinTheTierCapButAboveWhatTheBudgetGrantsIsClampedToTheGrantNotRefused()
+    {
+        var t = await TwoTiers.StartAsync(shared.Fixture);
+        using var admin = t.Fixture.Gateway.Admin();
+
+        // Reservation = input estimate (body bytes + 256 template overhead) + max_tokens. A budget of the input estimate
+        // + 30 grants only part of the 60 asked for; the tier's over-cap refusal is about ITS cap, so the grant lowers
+        // max_tokens instead of refusing.
+        Func<string, string> body = m => $$"""{"model":"{{Model}}","max_tokens":60,"messages":[{"role":"user","content":"{{m}}"}]}""";
+        var input = Encoding.UTF8.GetByteCount(body(Marker())) + 256;
+        var budget = await admin.PutAsync($"/admin/keys/{t.Roomy.KeyId}/budget", new StringContent($$"""{"dailyTokens":{{input + 30}}}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, budget.StatusCode);
+        var forwarded = await t.ForwardedAsync(t.Roomy, "/v1/chat/completions", body);
+        var granted = forwarded["max_tokens"]!.GetValue<long>();
+        Assert.InRange(granted, 1, 59);
+    }
+
+    [Fact]
     public async Task MovingATenantToAnotherTierAppliesThatTiersBoundsToItsExistingKeys()
     {
         var t = await TwoTiers.StartAsync(shared.Fixture);
