@@ -63,26 +63,29 @@ public sealed class GatewayEndToEndTests
             }
         }
 
-        // the leaked key, hammered from Vietnam at the cap (the gateway clamps 100,000 to the tier's 1,024)
+        // the leaked key, hammered from Vietnam at the cap (the gateway clamps 100,000 to the tier's 1,024), 100 calls a
+        // minute of event time, until the gateway refuses the key: on a slow machine the events reach the scorer later
+        // (wall clock), so the burst simply lasts longer; a generous deadline instead of a fixed number of calls
         var burstStart = start.AddDays(7).AddHours(10);
         var served = 0;
-        for (var i = 0; i < 400; i++)
+        var refused = false;
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        for (var i = 0; !refused && DateTime.UtcNow < deadline; i++)
         {
             clock.Set(burstStart.AddMilliseconds(i * 600));
             using var response = await ChatAsync(data, key, "VN", "198.51.100." + (1 + (i % 3)), maxTokens: 100_000);
-            if (response.StatusCode == HttpStatusCode.Unauthorized)
+            refused = response.StatusCode == HttpStatusCode.Unauthorized;
+            if (!refused)
             {
-                break; // revoked while the burst ran
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                served++;
             }
-
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            served++;
         }
 
+        Assert.True(refused, $"the gateway still served the key after {baseline} baseline calls and {served} burst calls");
         var revoked = await WaitForAsync(async () =>
-            (await gateway.GetAsync($"/admin/keys/{keyId}")).GetProperty("status").GetString() == "revoked", TimeSpan.FromSeconds(60));
-        Assert.True(revoked, $"the key was not revoked after {baseline} baseline calls and {served} burst calls");
-        Assert.True(served < 400, "the whole burst was served: the revocation came after it");
+            (await gateway.GetAsync($"/admin/keys/{keyId}")).GetProperty("status").GetString() == "revoked", TimeSpan.FromSeconds(30));
+        Assert.True(revoked, "the key answers 401 but is not revoked");
 
         using (var next = await ChatAsync(data, key, "VN", "198.51.100.1", maxTokens: 100_000))
         {
