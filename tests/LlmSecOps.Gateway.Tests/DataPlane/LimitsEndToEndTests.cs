@@ -109,8 +109,9 @@ public sealed class LimitsEndToEndTests
     [Fact]
     public async Task AGatewayKilledMidRequestDoesNotLeakItsConcurrencySlotTheLeaseExpiresAndAnotherReplicaServesAgain()
     {
-        // Two replicas on one Redis and one database; the tenant may have one request in flight.
-        await using var f = await DataPlaneFixture.StartAsync(settings: new Dictionary<string, string?> { ["DataPlane:LeaseTtl"] = "00:00:03" }, tier: Tier(concurrency: 1));
+        // Two replicas on one Redis and one database; the tenant may have one request in flight. TTL 5 s: the lease set
+        // itself lives 2 x TTL after the last renewal, ample time to look at it right after the kill on a slow machine.
+        await using var f = await DataPlaneFixture.StartAsync(settings: new Dictionary<string, string?> { ["DataPlane:LeaseTtl"] = "00:00:05" }, tier: Tier(concurrency: 1));
         await using var doomed = await GatewayProcess.StartAsync(f);
         f.Simulator.State.UpdateSwitches(s => s with { StallMidStreamAfterTokens = 1 });
 
@@ -141,8 +142,9 @@ public sealed class LimitsEndToEndTests
     [Fact]
     public async Task AStreamRunningLongerThanTheLeaseTtlKeepsItsLeaseWhileItFlowsAndGivesItBackWhenItEnds()
     {
-        var ttl = TimeSpan.FromSeconds(2);
-        await using var f = await DataPlaneFixture.StartAsync(settings: new Dictionary<string, string?> { ["DataPlane:LeaseTtl"] = "00:00:02" }, tier: Tier(concurrency: 1));
+        // TTL 4 s, renewed every second: three seconds of margin for a renewal delayed by a loaded machine.
+        var ttl = TimeSpan.FromSeconds(4);
+        await using var f = await DataPlaneFixture.StartAsync(settings: new Dictionary<string, string?> { ["DataPlane:LeaseTtl"] = "00:00:04" }, tier: Tier(concurrency: 1));
         f.Simulator.State.UpdateSwitches(s => s with { StallMidStreamAfterTokens = 1 });
         using var held = Kit.StreamingClient(f.Gateway.DataUrl, f.Key);
         using var stream = await Kit.StartStreamAsync(held);
