@@ -27,6 +27,7 @@ public static class ServiceDefaultsExtensions
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, params ListenerDefinition[] listeners)
     {
         builder.AddTelemetry();
+        builder.Logging.SuppressRawRequestLines();
 
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
 

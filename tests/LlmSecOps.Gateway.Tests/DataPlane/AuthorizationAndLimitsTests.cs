@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using LlmSecOps.Simulator.State;
 using Npgsql;
 
 namespace LlmSecOps.Gateway.Tests.DataPlane;
@@ -174,60 +173,5 @@ public sealed class AuthorizationAndLimitsTests
         await using var redis = await LlmSecOps.Redis.RedisConnection.ConnectAsync(f.Redis);
         var used = await redis.HashGetAsync(LlmSecOps.Limits.BudgetPeriods.DayKey(f.Gateway.RedisPrefix, "key", f.KeyId, DateTimeOffset.UtcNow), "used");
         Assert.Equal(settled.ToString(CultureInfo.InvariantCulture), used);
-    }
-
-    [Fact]
-    public async Task TheKeyAppearsNowhereInEventsRecordsLogsDatabaseOrUpstreamHeaders()
-    {
-        await using var f = await DataPlaneFixture.StartAsync(settings: new Dictionary<string, string?> { ["DataPlane:UpstreamApiKey"] = "upstream-secret-credential" });
-        using var client = f.Client();
-        client.DefaultRequestHeaders.Add("x-api-key", f.Key);
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/chat/completions", Chat())).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/api/chat", Chat(stream: true))).StatusCode);
-        using (var bad = f.Client(f.Key[..^1] + (f.Key[^1] == 'A' ? 'B' : 'A')))
-        {
-            Assert.Equal(HttpStatusCode.Unauthorized, (await bad.PostAsync("/v1/chat/completions", Chat())).StatusCode);
-        }
-
-        var events = await f.EventsAsync(3);
-        var secret = f.Key.Split('_')[3];
-        var haystack = new StringBuilder();
-        haystack.AppendJoin('\n', events.SelectMany(e => e.Values));
-        foreach (RecordedRequest r in f.AllUpstreamRequests())
-        {
-            Assert.Equal("Bearer upstream-secret-credential", r.Header("Authorization"));
-            Assert.Null(r.Header("x-api-key"));
-            haystack.AppendJoin('\n', r.Headers.Select(h => h.Key + ": " + h.Value)).Append(r.Body).Append(r.RawTarget);
-        }
-
-        haystack.AppendJoin('\n', f.Gateway.Logs.Lines);
-        await using var db = new NpgsqlConnection(f.Gateway.DatabaseConnectionString);
-        await db.OpenAsync();
-        await Task.Delay(500); // let the record writer flush
-        var tables = new List<string>();
-        await using (var list = new NpgsqlCommand("SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog','information_schema')", db))
-        await using (var reader = await list.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-            {
-                tables.Add(reader.GetString(0));
-            }
-        }
-
-        Assert.Contains("gateway.request_records", tables);
-        foreach (var table in tables)
-        {
-            await using var dump = new NpgsqlCommand($"SELECT row_to_json(t)::text FROM {table} t", db);
-            await using var reader = await dump.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                haystack.Append(reader.GetString(0)).Append('\n');
-            }
-        }
-
-        var text = haystack.ToString();
-        Assert.Contains(f.KeyId, text, StringComparison.Ordinal); // the public id is allowed and present, so the search is real
-        Assert.DoesNotContain(f.Key, text, StringComparison.Ordinal);
-        Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
     }
 }
