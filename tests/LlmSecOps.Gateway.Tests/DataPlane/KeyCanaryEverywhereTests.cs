@@ -56,18 +56,32 @@ public sealed class KeyCanaryEverywhereTests
             ["OTEL_SERVICE_NAME"] = serviceName,
         };
 
-        // The exporters read OTEL_EXPORTER_OTLP_* from the environment when the providers are built (at start-up).
+        // The exporters read OTEL_* from the environment when the providers are built (at start-up). Short export
+        // intervals keep data flowing during the run, so the test does not hang on the shutdown flush alone.
+        var otelEnvironment = new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+            ["OTEL_BLRP_SCHEDULE_DELAY"] = "200",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+        };
         DataPlaneFixture f;
-        Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.Endpoint);
-        Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        foreach (var (name, value) in otelEnvironment)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
         try
         {
             f = await DataPlaneFixture.StartAsync(settings);
         }
         finally
         {
-            Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT", null);
-            Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL", null);
+            foreach (var name in otelEnvironment.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
         }
 
         var haystack = new StringBuilder();
