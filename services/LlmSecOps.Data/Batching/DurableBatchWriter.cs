@@ -210,6 +210,11 @@ public sealed class DurableBatchWriter<T> : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _recoveryLoop.ConfigureAwait(false);
         _journal.Flush();
+        if (_options.OwnsJournal)
+        {
+            _journal.Dispose();
+        }
+
         _ownedMeter?.Dispose();
         _stopping.Dispose();
         _spillSignal.Dispose();

@@ -27,6 +27,13 @@ public sealed class DurableBatchWriterOptions
     /// <summary>How long <see cref="DurableBatchWriter{T}.DisposeAsync"/> may take to flush the queue. Default 30 s.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Whether <see cref="DurableBatchWriter{T}.DisposeAsync"/> also disposes the journal it was given (closing its files
+    /// and releasing its directory lock, so the same directory can be opened again at once). Default false: the caller
+    /// that opened the journal closes it.
+    /// </summary>
+    public bool OwnsJournal { get; set; }
+
     /// <summary>Every problem with these settings, each with how to fix it; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {

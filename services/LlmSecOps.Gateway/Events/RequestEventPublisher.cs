@@ -129,6 +129,6 @@ internal sealed class RequestEventPublisher : IAsyncDisposable
             loggers.CreateLogger("LlmSecOps.Gateway.Events.Journal"));
         return new DurableBatchWriter<RequestEventEntry>(new RedisEventSink(connection, prefix + RequestEvent.StreamName),
             new JsonRecordSerializer<RequestEventEntry>(RequestEventJsonContext.Default.RequestEventEntry), journal,
-            new DurableBatchWriterOptions { Name = "request-events" }, loggers.CreateLogger("LlmSecOps.Gateway.Events"));
+            new DurableBatchWriterOptions { Name = "request-events", OwnsJournal = true }, loggers.CreateLogger("LlmSecOps.Gateway.Events"));
     }
 }

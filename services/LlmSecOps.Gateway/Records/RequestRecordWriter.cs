@@ -131,6 +131,6 @@ internal sealed class RequestRecordWriter(DurableBatchWriter<RequestRecord> writ
             loggers.CreateLogger("LlmSecOps.Gateway.Records.Journal"));
         return new RequestRecordWriter(new DurableBatchWriter<RequestRecord>(new PostgresRecordSink(database),
             new JsonRecordSerializer<RequestRecord>(RequestRecordJsonContext.Default.RequestRecord), journal,
-            new DurableBatchWriterOptions { Name = "request-records" }, loggers.CreateLogger("LlmSecOps.Gateway.Records")));
+            new DurableBatchWriterOptions { Name = "request-records", OwnsJournal = true }, loggers.CreateLogger("LlmSecOps.Gateway.Records")));
     }
 }

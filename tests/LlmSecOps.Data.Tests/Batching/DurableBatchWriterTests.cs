@@ -36,6 +36,31 @@ public sealed class DurableBatchWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task AWriterThatOwnsItsJournalReleasesTheDirectoryOnDisposeSoItCanBeReopenedAtOnce()
+    {
+        var borrowed = OpenJournal();
+        await using (var writer = NewWriter(new SwitchableSink(), borrowed))
+        {
+            Assert.True(writer.TryEnqueue(TestRecord.Make(1)));
+        }
+
+        // Not owned: the journal (and its directory lock) outlives the writer, as its opener expects.
+        Assert.ThrowsAny<IOException>(() => OpenJournal().Dispose());
+        borrowed.Dispose();
+
+        var owned = OpenJournal();
+        var options = new DurableBatchWriterOptions { Name = "owner", OwnsJournal = true };
+        await using (var writer = new DurableBatchWriter<TestRecord>(new SwitchableSink(), TestRecord.Serializer, owned, options))
+        {
+            Assert.True(writer.TryEnqueue(TestRecord.Make(2)));
+        }
+
+        // Owned: disposing the writer closed the journal, so a restarted writer in this process can take the directory.
+        using var reopened = OpenJournal();
+        Assert.Equal(0, reopened.PendingRecords);
+    }
+
+    [Fact]
     public async Task SinkOutageSpillsToTheJournalAndRecoveryDeliversEveryRecordOnceInOrder()
     {
         using var journal = OpenJournal();
