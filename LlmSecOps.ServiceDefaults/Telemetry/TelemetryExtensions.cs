@@ -61,13 +61,17 @@ public static class TelemetryExtensions
         {
             logging.SetResourceBuilder(resource);
             logging.IncludeFormattedMessage = true;
-            logging.IncludeScopes = true;
+            // No scopes: ASP.NET Core's request scope carries the raw request path, which a client can fill with its key
+            // (CWE-598), and scopes cannot be rewritten on the way out. Trace and span ids are exported without them.
+            logging.IncludeScopes = false;
+            logging.AddProcessor(new LogScrubbingProcessor());
             logging.AddOtlpExporter();
         });
 
         builder.Services.AddSingleton(_ => Sdk.CreateTracerProviderBuilder()
             .SetResourceBuilder(resource)
             .AddSource(ActivitySources)
+            .AddProcessor(new ActivityScrubbingProcessor())
             .AddOtlpExporter()
             .Build());
         builder.Services.AddSingleton(_ => Sdk.CreateMeterProviderBuilder()

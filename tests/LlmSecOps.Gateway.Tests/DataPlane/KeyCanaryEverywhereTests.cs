@@ -92,6 +92,7 @@ public sealed class KeyCanaryEverywhereTests
             var (_, inQuery) = await f.Gateway.IssueKeyAsync(f.TenantId, new { name = "query" });
             var (_, inBody) = await f.Gateway.IssueKeyAsync(f.TenantId, new { name = "body" });
             var (revokedId, revoked) = await f.Gateway.IssueKeyAsync(f.TenantId, new { name = "revoked" });
+            var (inPathId, inPath) = await f.Gateway.IssueKeyAsync(f.TenantId, new { name = "path" });
             var badChecksum = f.Key[..^1] + (f.Key[^1] == 'A' ? 'B' : 'A');
             var expectedEvents = 0;
 
@@ -154,6 +155,15 @@ public sealed class KeyCanaryEverywhereTests
             Assert.Equal(expectedEvents, events.Count);
             haystack.AppendJoin('\n', events.SelectMany(e => e.Keys.Concat(e.Values))).Append('\n');
 
+            // A key in the URL path (a misconfigured client): refused, and masked in everything exported (the span's path
+            // and any log message quoting it). In-process log providers that include scopes or Debug routing logs still
+            // see the raw path, so this variant is searched in the exported telemetry, where operators' logs end up.
+            using (var anonymous = f.Gateway.Data())
+            {
+                var response = await anonymous.PostAsync($"/v1/{inPath}/chat/completions", Chat());
+                Assert.True((int)response.StatusCode is >= 400 and < 500, $"a key in the path got {(int)response.StatusCode}");
+            }
+
             // The upstream: our credential replaced the client's, and nothing else of the client's came along.
             var upstream = f.AllUpstreamRequests();
             Assert.Contains(upstream, r => r.Path == "/v1/chat/completions");
@@ -194,6 +204,15 @@ public sealed class KeyCanaryEverywhereTests
                 TimeSpan.FromSeconds(30)), "the OTLP receiver did not get traces, logs and metrics from the gateway: " + string.Join(",", otlp.All().Select(b => b.Signal).Distinct()));
             Assert.True(otlp.Contains("traces", "/v1/chat/completions"), "the exported traces do not show the data-plane requests");
             Assert.True(otlp.Contains("logs", "LlmSecOps.Gateway."), "the exported logs hold nothing of the gateway's own categories");
+
+            Assert.True(await otlp.WaitUntilAsync(r => r.Contains("traces", inPathId), TimeSpan.FromSeconds(30)),
+                "the span of the request with a key in its path was not exported (so its masking cannot be checked)");
+            Assert.True(otlp.Contains("traces", inPathId + "_" + ServiceDefaults.Telemetry.SecretScrubbing.Mask), "the key in the path was not masked in the exported span");
+            var pathSecret = inPath.Split('_')[3];
+            foreach (var (signal, body) in otlp.All())
+            {
+                Assert.False(body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(pathSecret)) >= 0, $"the secret part of a key in the URL path was exported over OTLP ({signal}): {Around(Encoding.UTF8.GetString(body), pathSecret)}");
+            }
 
             var text = haystack.ToString();
             Assert.Contains(f.KeyId, text, StringComparison.Ordinal); // the public id is allowed and present, so the search is real
