@@ -18,29 +18,21 @@ namespace LlmSecOps.Gateway.Tests.Admin;
 /// </summary>
 public sealed class TlsTests : IDisposable
 {
-    private readonly string _directory = TestCertificateAuthority.NewDirectory();
-    private readonly TestCertificateAuthority _ca = TestCertificateAuthority.Create("LlmSecOps test CA");
-    private readonly TestCertificateAuthority _otherCa = TestCertificateAuthority.Create("Some other CA");
+    private readonly TlsTestMaterial _tls = new();
 
-    public void Dispose()
-    {
-        _ca.Dispose();
-        _otherCa.Dispose();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _tls.Dispose();
 
     [Fact]
     public async Task HttpsDataPlaneSendsHstsAndTheMutualTlsAdminListenerLetsInOnlyItsOwnCasClients()
     {
-        using var server = _ca.IssueServer();
-        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
-        using var caOnly = X509CertificateLoader.LoadCertificate(_ca.Certificate.RawData);
-        var (caPath, _) = TestCertificateAuthority.WritePem(caOnly, _directory, "operators-ca");
+        using var server = _tls.Ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _tls.Directory, "server");
+        var caPath = _tls.Ca.WriteCertificatePem(_tls.Directory, "operators-ca");
         await using var simulator = await SimulatorHost.StartAsync();
         await using var gateway = await GatewayHost.StartAsync(settings: new Dictionary<string, string?>
         {
             ["ConnectionStrings:ollama"] = "Endpoint=" + simulator.BaseAddress.ToString().TrimEnd('/'),
-            ["DataPlane:JournalDirectory"] = Path.Combine(_directory, "journal"),
+            ["DataPlane:JournalDirectory"] = Path.Combine(_tls.Directory, "journal"),
             ["Listeners:Data:CertificatePath"] = cert,
             ["Listeners:Data:CertificateKeyPath"] = key,
             ["Listeners:Admin:CertificatePath"] = cert,
@@ -53,15 +45,15 @@ public sealed class TlsTests : IDisposable
 
         // Admin: refused at the TLS handshake without a client certificate, with one from another CA, and with one of
         // our CA that is not for client authentication; an operator certificate of our CA gets in.
-        using var foreign = _otherCa.IssueClient("operator");
-        using var serverOnly = _ca.IssueServer("not-a-client");
+        using var foreign = _tls.OtherCa.IssueClient("operator");
+        using var serverOnly = _tls.Ca.IssueServer("not-a-client");
         foreach (var presented in new X509Certificate2?[] { null, foreign, serverOnly })
         {
             using var refused = Client(gateway.AdminUrl, presented, "Bearer " + gateway.BootstrapToken);
             Assert.False(await SucceedsAsync(() => refused.GetAsync(new Uri("/admin/tiers", UriKind.Relative))), presented?.Subject ?? "no certificate");
         }
 
-        using var operatorCertificate = _ca.IssueClient("operator");
+        using var operatorCertificate = _tls.Ca.IssueClient("operator");
         using var admin = Client(gateway.AdminUrl, operatorCertificate, "Bearer " + gateway.BootstrapToken);
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync(new Uri("/admin/tiers", UriKind.Relative))).StatusCode);
         // A certificate alone is not an admin credential: the bearer token is still required.
@@ -98,11 +90,11 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task HstsMaxAgeAndIncludeSubDomainsAreConfigurable()
     {
-        using var server = _ca.IssueServer();
-        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
+        using var server = _tls.Ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _tls.Directory, "server");
         await using var gateway = await GatewayHost.StartAsync(settings: new Dictionary<string, string?>
         {
-            ["DataPlane:JournalDirectory"] = Path.Combine(_directory, "journal"),
+            ["DataPlane:JournalDirectory"] = Path.Combine(_tls.Directory, "journal"),
             ["Listeners:Data:CertificatePath"] = cert,
             ["Listeners:Data:CertificateKeyPath"] = key,
             ["DataPlane:Hsts:MaxAge"] = "1.00:00:00",
@@ -132,7 +124,7 @@ public sealed class TlsTests : IDisposable
     {
         await using var gateway = await GatewayHost.StartAsync(settings: new Dictionary<string, string?>
         {
-            ["DataPlane:JournalDirectory"] = Path.Combine(_directory, "journal"),
+            ["DataPlane:JournalDirectory"] = Path.Combine(_tls.Directory, "journal"),
         });
 
         using var data = gateway.Data();
@@ -148,7 +140,7 @@ public sealed class TlsTests : IDisposable
     {
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(settings: new Dictionary<string, string?>
         {
-            ["DataPlane:JournalDirectory"] = Path.Combine(_directory, "journal"),
+            ["DataPlane:JournalDirectory"] = Path.Combine(_tls.Directory, "journal"),
             ["DataPlane:Hsts:Preload"] = "true",
             ["DataPlane:Hsts:MaxAge"] = "-00:00:01",
         }));
@@ -162,7 +154,7 @@ public sealed class TlsTests : IDisposable
     private HttpClient Client(string baseUrl, X509Certificate2? clientCertificate, string? authorization)
     {
         var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => _ca.ValidateServer(certificate as X509Certificate2, errors);
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => _tls.Ca.ValidateServer(certificate as X509Certificate2, errors);
         if (clientCertificate is not null)
         {
             handler.SslOptions.ClientCertificates = [clientCertificate];

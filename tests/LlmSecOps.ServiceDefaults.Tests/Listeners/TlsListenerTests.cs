@@ -17,22 +17,15 @@ namespace LlmSecOps.ServiceDefaults.Tests.Listeners;
 /// </summary>
 public sealed class TlsListenerTests : IDisposable
 {
-    private readonly string _directory = TestCertificateAuthority.NewDirectory();
-    private readonly TestCertificateAuthority _ca = TestCertificateAuthority.Create("LlmSecOps test CA");
-    private readonly TestCertificateAuthority _otherCa = TestCertificateAuthority.Create("Some other CA");
+    private readonly TlsTestMaterial _tls = new();
 
-    public void Dispose()
-    {
-        _ca.Dispose();
-        _otherCa.Dispose();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _tls.Dispose();
 
     [Fact]
     public async Task AListenerWithAPemCertificateServesHttpsAndTheOtherStaysPlainHttp()
     {
-        using var server = _ca.IssueServer();
-        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
+        using var server = _tls.Ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _tls.Directory, "server");
         await using var app = await StartAsync(new()
         {
             ["Listeners:Data:CertificatePath"] = cert,
@@ -59,8 +52,8 @@ public sealed class TlsListenerTests : IDisposable
     [Fact]
     public async Task APasswordProtectedPfxCertificateWorksToo()
     {
-        using var server = _ca.IssueServer();
-        var pfx = TestCertificateAuthority.WritePfx(server, _directory, "server", "s3cret-pfx");
+        using var server = _tls.Ca.IssueServer();
+        var pfx = TestCertificateAuthority.WritePfx(server, _tls.Directory, "server", "s3cret-pfx");
         await using var app = await StartAsync(new()
         {
             ["Listeners:Admin:CertificatePath"] = pfx,
@@ -75,9 +68,9 @@ public sealed class TlsListenerTests : IDisposable
     [Fact]
     public async Task MutualTlsLetsInOnlyClientCertificatesOfTheConfiguredAuthority()
     {
-        using var server = _ca.IssueServer();
-        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
-        var (caPath, _) = TestCertificateAuthority.WritePem(X509CertificateLoader.LoadCertificate(_ca.Certificate.RawData), _directory, "clients-ca");
+        using var server = _tls.Ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _tls.Directory, "server");
+        var caPath = _tls.Ca.WriteCertificatePem(_tls.Directory, "clients-ca");
         await using var app = await StartAsync(new()
         {
             ["Listeners:Admin:CertificatePath"] = cert,
@@ -87,7 +80,7 @@ public sealed class TlsListenerTests : IDisposable
         });
         var url = new Uri(app.Services.GetRequiredService<ListenerRegistry>().Get("Admin").BaseUrl + "/admin/whoami");
 
-        using var good = _ca.IssueClient("operator-1");
+        using var good = _tls.Ca.IssueClient("operator-1");
         using (var client = new HttpClient(Handler(good)))
         {
             // The app sees the verified certificate.
@@ -96,8 +89,8 @@ public sealed class TlsListenerTests : IDisposable
 
         // No certificate, one from another CA, and one from the right CA that is not for client authentication
         // (a server certificate, EKU serverAuth only): all refused during the TLS handshake.
-        using var foreign = _otherCa.IssueClient("operator-1");
-        using var serverOnly = _ca.IssueServer("not-a-client");
+        using var foreign = _tls.OtherCa.IssueClient("operator-1");
+        using var serverOnly = _tls.Ca.IssueServer("not-a-client");
         foreach (var presented in new X509Certificate2?[] { null, foreign, serverOnly })
         {
             using var client = new HttpClient(Handler(presented));
@@ -113,8 +106,8 @@ public sealed class TlsListenerTests : IDisposable
     [Fact]
     public async Task ARenewedCertificateIsServedWithoutARestartAndABrokenRenewalKeepsThePreviousOne()
     {
-        using var first = _ca.IssueServer("first");
-        var (cert, key) = TestCertificateAuthority.WritePem(first, _directory, "server");
+        using var first = _tls.Ca.IssueServer("first");
+        var (cert, key) = TestCertificateAuthority.WritePem(first, _tls.Directory, "server");
         var logs = new CapturingLoggerProvider();
         await using var app = await StartAsync(new()
         {
@@ -127,8 +120,8 @@ public sealed class TlsListenerTests : IDisposable
 
         // A renewal caught half way (the new certificate next to a key that is not its own) does not load: the previous
         // certificate stays in service and a warning says why.
-        using var second = _ca.IssueServer("second");
-        using var unrelated = _ca.IssueServer("unrelated");
+        using var second = _tls.Ca.IssueServer("second");
+        using var unrelated = _tls.Ca.IssueServer("unrelated");
         var staging = TestCertificateAuthority.NewDirectory();
         var (secondCert, secondKey) = TestCertificateAuthority.WritePem(second, staging, "second");
         var (_, unrelatedKey) = TestCertificateAuthority.WritePem(unrelated, staging, "unrelated");
@@ -150,10 +143,9 @@ public sealed class TlsListenerTests : IDisposable
     [Fact]
     public async Task AReplacedClientCertificateAuthorityFileTakesEffectWithoutARestart()
     {
-        using var server = _ca.IssueServer();
-        var (cert, key) = TestCertificateAuthority.WritePem(server, _directory, "server");
-        using var ourCa = X509CertificateLoader.LoadCertificate(_ca.Certificate.RawData);
-        var (caPath, _) = TestCertificateAuthority.WritePem(ourCa, _directory, "clients-ca");
+        using var server = _tls.Ca.IssueServer();
+        var (cert, key) = TestCertificateAuthority.WritePem(server, _tls.Directory, "server");
+        var caPath = _tls.Ca.WriteCertificatePem(_tls.Directory, "clients-ca");
         var logs = new CapturingLoggerProvider();
         await using var app = await StartAsync(new()
         {
@@ -164,15 +156,14 @@ public sealed class TlsListenerTests : IDisposable
             ["Listeners:Admin:CertificateReloadInterval"] = "00:00:00.100",
         }, logs);
         var url = new Uri(app.Services.GetRequiredService<ListenerRegistry>().Get("Admin").BaseUrl + "/admin/whoami");
-        using var ours = _ca.IssueClient("ours");
-        using var theirs = _otherCa.IssueClient("theirs");
+        using var ours = _tls.Ca.IssueClient("ours");
+        using var theirs = _tls.OtherCa.IssueClient("theirs");
         Assert.True(await SucceedsWithAsync(url, ours));
         Assert.False(await SucceedsWithAsync(url, theirs));
 
         // The operators' CA is rotated: the file now names the other CA only.
         var staging = TestCertificateAuthority.NewDirectory();
-        using var otherCa = X509CertificateLoader.LoadCertificate(_otherCa.Certificate.RawData);
-        var (rotated, _) = TestCertificateAuthority.WritePem(otherCa, staging, "rotated");
+        var rotated = _tls.OtherCa.WriteCertificatePem(staging, "rotated");
         File.Move(rotated, caPath, overwrite: true);
 
         await UntilAsync(() => SucceedsWithAsync(url, theirs));
@@ -184,7 +175,7 @@ public sealed class TlsListenerTests : IDisposable
     [Fact]
     public void TlsMisconfigurationFailsAtStartWithEveryProblemListed()
     {
-        var missing = Path.Combine(_directory, "missing.crt");
+        var missing = Path.Combine(_tls.Directory, "missing.crt");
         var builder = WebApplication.CreateSlimBuilder();
         builder.Configuration["Listeners:Data:CertificatePath"] = missing;
         builder.Configuration["Listeners:Data:ClientCertificateAuthorityPath"] = missing + ".ca";
@@ -237,7 +228,7 @@ public sealed class TlsListenerTests : IDisposable
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
         {
             subject = certificate?.Subject;
-            return _ca.ValidateServer(certificate as X509Certificate2, errors);
+            return _tls.Ca.ValidateServer(certificate as X509Certificate2, errors);
         };
         using var client = new HttpClient(handler);
         return await Succeeds(() => client.GetAsync(url)) ? subject : null;
@@ -266,7 +257,7 @@ public sealed class TlsListenerTests : IDisposable
     {
         var handler = new SocketsHttpHandler();
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            _ca.ValidateServer(certificate as X509Certificate2, errors);
+            _tls.Ca.ValidateServer(certificate as X509Certificate2, errors);
         if (clientCertificate is not null)
         {
             handler.SslOptions.ClientCertificates = [clientCertificate];

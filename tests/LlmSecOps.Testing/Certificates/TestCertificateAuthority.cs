@@ -83,6 +83,14 @@ public sealed class TestCertificateAuthority : IDisposable
         return (certificatePath, keyPath);
     }
 
+    /// <summary>Writes this CA's certificate alone (no key) as PEM (<c>{name}.crt</c>): a trust-anchor file for a listener.</summary>
+    public string WriteCertificatePem(string directory, string name)
+    {
+        var path = Path.Combine(directory, name + ".crt");
+        File.WriteAllText(path, Certificate.ExportCertificatePem() + "\n");
+        return path;
+    }
+
     /// <summary>Writes the certificate with its key as a password-protected PKCS#12 file (<c>{name}.pfx</c>).</summary>
     public static string WritePfx(X509Certificate2 certificate, string directory, string name, string password)
     {
