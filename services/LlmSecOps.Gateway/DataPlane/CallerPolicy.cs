@@ -131,57 +131,14 @@ internal sealed class CallerPolicyStore(GatewayDatabase database, TimeProvider t
 
     private long Ticks(TimeSpan ttl) => (long)(ttl.TotalSeconds * time.TimestampFrequency);
 
-    private sealed class Row
+    private sealed class Row : Tenants.TierColumns
     {
         public string Tier { get; set; } = "";
-        public string[] AllowedModels { get; set; } = [];
-        public int DefaultMaxTokens { get; set; }
-        public int MaxMaxTokens { get; set; }
-        public int RequestsPerMinute { get; set; }
-        public int TokensPerMinute { get; set; }
-        public int Concurrency { get; set; }
         public string GuardPolicy { get; set; } = "flag";
         public string LoggingPolicy { get; set; } = "metadata";
         public long? TenantDailyBudget { get; set; }
         public long? TenantMonthlyBudget { get; set; }
         public long? KeyDailyBudget { get; set; }
         public long? KeyMonthlyBudget { get; set; }
-        public string MaxTokensOverCap { get; set; } = "clamp";
-        public int MaxN { get; set; }
-        public int MaxKeepAliveSeconds { get; set; }
-        public int MaxNumCtx { get; set; }
-        public bool AllowHardwareOptions { get; set; }
-        public bool AllowRaw { get; set; }
-        public bool AllowTemplateOverride { get; set; }
-        public bool AllowSystemOverride { get; set; }
-        public int MaxImages { get; set; }
-        public long MaxImageBytes { get; set; }
-        public bool AllowRemoteImageUrls { get; set; }
-        public bool AllowLogprobs { get; set; }
-        public int MaxTopLogprobs { get; set; }
-        public bool AllowLogitBias { get; set; }
-        public int MaxLogitBiasEntries { get; set; }
-
-        public TierParameterPolicy ToParameterPolicy() => new()
-        {
-            DefaultMaxTokens = Math.Max(1, DefaultMaxTokens),
-            MaxMaxTokens = Math.Max(1, MaxMaxTokens),
-            // Anything but an explicit 'reject' clamps: the table's CHECK allows only the two values.
-            MaxTokensExcess = MaxTokensOverCap == "reject" ? ExcessMode.Reject : ExcessMode.Clamp,
-            MaxN = MaxN,
-            MaxKeepAlive = TimeSpan.FromSeconds(MaxKeepAliveSeconds),
-            MaxNumCtx = MaxNumCtx,
-            AllowHardwareOptions = AllowHardwareOptions,
-            AllowRaw = AllowRaw,
-            AllowTemplateOverride = AllowTemplateOverride,
-            AllowSystemOverride = AllowSystemOverride,
-            MaxImages = MaxImages,
-            MaxImageBytes = MaxImageBytes,
-            AllowRemoteImageUrls = AllowRemoteImageUrls,
-            AllowLogprobs = AllowLogprobs,
-            MaxTopLogprobs = MaxTopLogprobs,
-            AllowLogitBias = AllowLogitBias,
-            MaxLogitBiasEntries = MaxLogitBiasEntries,
-        };
     }
 }

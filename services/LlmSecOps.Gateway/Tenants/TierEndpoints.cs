@@ -202,30 +202,9 @@ public static class TierEndpoints
         return Results.Ok(rows.Select(r => r.ToResponse()));
     }
 
-    internal sealed class TierRow
+    internal sealed class TierRow : TierColumns
     {
         public string Name { get; set; } = "";
-        public string[] AllowedModels { get; set; } = [];
-        public int DefaultMaxTokens { get; set; }
-        public int MaxMaxTokens { get; set; }
-        public string MaxTokensOverCap { get; set; } = "clamp";
-        public int RequestsPerMinute { get; set; }
-        public int TokensPerMinute { get; set; }
-        public int Concurrency { get; set; }
-        public int MaxN { get; set; }
-        public int MaxKeepAliveSeconds { get; set; }
-        public int MaxNumCtx { get; set; }
-        public bool AllowHardwareOptions { get; set; }
-        public bool AllowRaw { get; set; }
-        public bool AllowTemplateOverride { get; set; }
-        public bool AllowSystemOverride { get; set; }
-        public int MaxImages { get; set; }
-        public long MaxImageBytes { get; set; }
-        public bool AllowRemoteImageUrls { get; set; }
-        public bool AllowLogprobs { get; set; }
-        public int MaxTopLogprobs { get; set; }
-        public bool AllowLogitBias { get; set; }
-        public int MaxLogitBiasEntries { get; set; }
         public DateTime UpdatedAt { get; set; }
 
         public TierResponse ToResponse() => new(Name, AllowedModels, DefaultMaxTokens, MaxMaxTokens, MaxTokensOverCap, RequestsPerMinute, TokensPerMinute,
