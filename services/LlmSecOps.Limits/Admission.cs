@@ -176,7 +176,8 @@ internal static class AdmissionScripts
     /// then remaining budget, limiting index), 0 = admitted (x remaining requests; then held, grant, limiting index,
     /// epochs). The bucket, lease and reserve logic is that of LimitScripts' TokenBuckets, AcquireLease and Reserve.
     /// </summary>
-    public static readonly RedisScript Admit = new("""
+    public static readonly RedisScript Admit = new($$"""
+        {{LimitScripts.ChargeBucketsLua}}
         local nb = tonumber(ARGV[1])
         local nc = tonumber(ARGV[2])
         local cstate = {}
@@ -189,49 +190,7 @@ internal static class AdmissionScripts
         end
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local tokens = {}
-        local allowed = 1
-        local retry = 0
-        local refusing = 0
-        local remaining = -1
-        for i = 1, nb do
-          local capacity = tonumber(ARGV[2 + (i - 1) * 3 + 1])
-          local rate = tonumber(ARGV[2 + (i - 1) * 3 + 2])
-          local cost = tonumber(ARGV[2 + (i - 1) * 3 + 3])
-          local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-          local level = tonumber(state[1])
-          local ts = tonumber(state[2])
-          if level == nil or ts == nil then
-            level = capacity
-            ts = now
-          end
-          level = math.min(capacity, level + math.max(0, now - ts) * rate / 1000)
-          tokens[i] = level
-          if level < cost then
-            allowed = 0
-            local wait = math.ceil((cost - level) * 1000 / rate)
-            if wait > retry then
-              retry = wait
-              refusing = i
-            end
-          end
-        end
-        local levels = {}
-        for i = 1, nb do
-          local capacity = tonumber(ARGV[2 + (i - 1) * 3 + 1])
-          local rate = tonumber(ARGV[2 + (i - 1) * 3 + 2])
-          local cost = tonumber(ARGV[2 + (i - 1) * 3 + 3])
-          local level = tokens[i]
-          if allowed == 1 then
-            level = level - cost
-          end
-          redis.call('HSET', KEYS[i], 'tokens', tostring(level), 'ts', now)
-          redis.call('PEXPIRE', KEYS[i], math.ceil(capacity * 1000 / rate) + 1000)
-          if remaining < 0 or level < remaining then
-            remaining = level
-          end
-          levels[i] = math.floor(level)
-        end
+        local allowed, remaining, retry, refusing, levels = charge_buckets(nb, 2, now)
         local function reply(status, stage, x, y, z, extra)
           local r = {status, stage, x, y, z}
           for i = 1, nb do

@@ -10,57 +10,72 @@ namespace LlmSecOps.Limits;
 internal static class LimitScripts
 {
     /// <summary>
-    /// Token buckets, all-or-nothing. KEYS: one hash per bucket. ARGV: (capacity, refill per second, cost) per bucket.
-    /// Returns {allowed 0/1, remaining tokens of the tightest bucket, retry-after ms, index (1-based) of the refusing bucket or 0,
-    /// then each bucket's level (after charging when allowed), floored}.
+    /// Lua defining <c>charge_buckets(nb, base, now)</c>: token buckets, all-or-nothing. KEYS[1..nb]: one hash per bucket;
+    /// ARGV[base + 1..]: (capacity, refill per second, cost) per bucket. Every bucket is refilled to <c>now</c>; only when
+    /// all can pay is each charged. Returns allowed (0/1), the tightest bucket's remaining tokens, retry-after ms, the
+    /// 1-based index of the refusing bucket or 0, and each bucket's level (after charging when allowed), floored.
+    /// Shared by <see cref="TokenBuckets"/> and the admission script.
     /// </summary>
-    public static readonly RedisScript TokenBuckets = new("""
+    public const string ChargeBucketsLua = """
+        local function charge_buckets(nb, base, now)
+          local tokens = {}
+          local allowed = 1
+          local retry = 0
+          local refusing = 0
+          local remaining = -1
+          for i = 1, nb do
+            local capacity = tonumber(ARGV[base + (i - 1) * 3 + 1])
+            local rate = tonumber(ARGV[base + (i - 1) * 3 + 2])
+            local cost = tonumber(ARGV[base + (i - 1) * 3 + 3])
+            local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+            local level = tonumber(state[1])
+            local ts = tonumber(state[2])
+            if level == nil or ts == nil then
+              level = capacity
+              ts = now
+            end
+            level = math.min(capacity, level + math.max(0, now - ts) * rate / 1000)
+            tokens[i] = level
+            if level < cost then
+              allowed = 0
+              local wait = math.ceil((cost - level) * 1000 / rate)
+              if wait > retry then
+                retry = wait
+                refusing = i
+              end
+            end
+          end
+          local levels = {}
+          for i = 1, nb do
+            local capacity = tonumber(ARGV[base + (i - 1) * 3 + 1])
+            local rate = tonumber(ARGV[base + (i - 1) * 3 + 2])
+            local cost = tonumber(ARGV[base + (i - 1) * 3 + 3])
+            local level = tokens[i]
+            if allowed == 1 then
+              level = level - cost
+            end
+            redis.call('HSET', KEYS[i], 'tokens', tostring(level), 'ts', now)
+            redis.call('PEXPIRE', KEYS[i], math.ceil(capacity * 1000 / rate) + 1000)
+            if remaining < 0 or level < remaining then
+              remaining = level
+            end
+            levels[i] = math.floor(level)
+          end
+          return allowed, remaining, retry, refusing, levels
+        end
+        """;
+
+    /// <summary>
+    /// Token buckets, all-or-nothing (<see cref="ChargeBucketsLua"/>). KEYS: one hash per bucket. ARGV: (capacity, refill
+    /// per second, cost) per bucket. Returns {allowed 0/1, remaining tokens of the tightest bucket, retry-after ms, index
+    /// (1-based) of the refusing bucket or 0, then each bucket's level (after charging when allowed), floored}.
+    /// </summary>
+    public static readonly RedisScript TokenBuckets = new($$"""
+        {{ChargeBucketsLua}}
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local n = #KEYS
-        local tokens = {}
-        local allowed = 1
-        local retry = 0
-        local refusing = 0
-        local remaining = -1
-        local levels = {}
-        for i = 1, n do
-          local capacity = tonumber(ARGV[(i - 1) * 3 + 1])
-          local rate = tonumber(ARGV[(i - 1) * 3 + 2])
-          local cost = tonumber(ARGV[(i - 1) * 3 + 3])
-          local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-          local level = tonumber(state[1])
-          local ts = tonumber(state[2])
-          if level == nil or ts == nil then
-            level = capacity
-            ts = now
-          end
-          level = math.min(capacity, level + math.max(0, now - ts) * rate / 1000)
-          tokens[i] = level
-          if level < cost then
-            allowed = 0
-            local wait = math.ceil((cost - level) * 1000 / rate)
-            if wait > retry then
-              retry = wait
-              refusing = i
-            end
-          end
-        end
-        for i = 1, n do
-          local capacity = tonumber(ARGV[(i - 1) * 3 + 1])
-          local rate = tonumber(ARGV[(i - 1) * 3 + 2])
-          local cost = tonumber(ARGV[(i - 1) * 3 + 3])
-          local level = tokens[i]
-          if allowed == 1 then
-            level = level - cost
-          end
-          redis.call('HSET', KEYS[i], 'tokens', tostring(level), 'ts', now)
-          redis.call('PEXPIRE', KEYS[i], math.ceil(capacity * 1000 / rate) + 1000)
-          if remaining < 0 or level < remaining then
-            remaining = level
-          end
-          levels[i] = math.floor(level)
-        end
+        local allowed, remaining, retry, refusing, levels = charge_buckets(n, 0, now)
         local reply = {allowed, math.floor(remaining), retry, refusing}
         for i = 1, n do
           reply[4 + i] = levels[i]
